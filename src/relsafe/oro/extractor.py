@@ -1,0 +1,44 @@
+"""Caption -> O-R-O tuples, streamed through spaCy in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from spacy.language import Language
+
+from relsafe.oro.lemmas import WordLemmatizer
+from relsafe.oro.rules import extract_from_doc
+from relsafe.oro.spacy_model import load_spacy_model
+from relsafe.oro.types import ORO
+
+__all__ = ["TupleExtractor", "extract_from_doc"]
+
+
+class TupleExtractor:
+    """Extract O-R-O tuples from texts.
+
+    Args:
+        model: spaCy pipeline name; ``None`` picks the packaged en_core_web_sm.
+        batch_size: texts per ``nlp.pipe`` batch.
+        n_process: spaCy worker processes (1 = in-process).
+    """
+
+    def __init__(self, model: str | None = None, batch_size: int = 256, n_process: int = 1):
+        self.nlp: Language = load_spacy_model(model)
+        self.lemmas = WordLemmatizer(self.nlp)
+        self.batch_size = batch_size
+        self.n_process = n_process
+
+    def extract(self, texts: Iterable[str]) -> list[list[ORO]]:
+        """One list of tuples per input text, in input order."""
+        return list(self.iter_extract(texts))
+
+    def iter_extract(self, texts: Iterable[str]) -> Iterator[list[ORO]]:
+        """Stream tuples lazily; only one batch of Docs is alive at a time."""
+        docs = self.nlp.pipe(
+            (t if isinstance(t, str) else "" for t in texts),
+            batch_size=self.batch_size,
+            n_process=self.n_process,
+        )
+        for doc in docs:
+            yield extract_from_doc(doc, self.lemmas)

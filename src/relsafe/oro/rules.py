@@ -1,0 +1,369 @@
+"""Dependency-parse rules: one parsed caption -> O-R-O tuples."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spacy.tokens import Doc, Token
+
+from relsafe.oro.lemmas import WordLemmatizer
+from relsafe.oro.lexicon import (
+    CONTAINERS,
+    DEPICTIONS,
+    DROPPED_PARTICLES,
+    ING_NOUNS,
+    LOCATION_RELATIONS,
+    NEGATORS,
+    NON_ENTITIES,
+    PREPOSITION_HEADS,
+    PREPOSITION_MAP,
+    QUANTIFIERS,
+    RELATIVE_PRONOUNS,
+    SIDE_MODIFIERS,
+    VERB_MAP,
+)
+from relsafe.oro.types import ORO
+
+_NOUNISH = {"NOUN", "PROPN", "PRON", "NUM"}
+_ENTITY_POS = {"NOUN", "PROPN", "NUM", "X", "ADJ", "VERB"}
+_SUBJ = {"nsubj", "csubj"}
+_PASS_SUBJ = {"nsubjpass", "csubjpass"}
+_OBJ = {"dobj", "obj"}
+_CLAUSE_LINKS = {"conj", "xcomp", "advcl"}
+
+
+@dataclass(frozen=True)
+class _Arc:
+    """A candidate tuple before lemmas are written out."""
+
+    subject: Token
+    relation: str
+    object: Token
+    negated: bool
+
+
+def extract_from_doc(doc: Doc, lemmas: WordLemmatizer | None = None) -> list[ORO]:
+    """All tuples of one parsed text, de-duplicated, in text order.
+
+    Args:
+        doc: a parsed (tagged, lemmatised, dependency-parsed) spaCy ``Doc``.
+        lemmas: out-of-context lemmatizer for mis-tagged words; optional.
+    """
+    arcs: list[_Arc] = []
+    for token in doc:
+        if _is_predicate(token):
+            arcs.extend(_predicate_arcs(token, lemmas))
+        elif token.pos_ in _NOUNISH:
+            arcs.extend(_noun_arcs(token))
+    seen: set[tuple] = set()
+    out: list[ORO] = []
+    for arc in arcs:
+        if arc.subject.i == arc.object.i or not arc.relation:
+            continue
+        oro = _make(arc, lemmas)
+        key = (oro.subject, oro.relation, oro.object)
+        if key not in seen and oro.subject and oro.object:
+            seen.add(key)
+            out.append(oro)
+    return out
+
+
+# ---------------------------------------------------------------- arguments
+
+
+def _of_object(token: Token) -> Token | None:
+    """The object of an "of" phrase attached to ``token``, if any."""
+    for child in token.children:
+        if child.dep_ == "prep" and child.lower_ == "of":
+            for grandchild in child.children:
+                if grandchild.dep_ == "pobj":
+                    return grandchild
+    return None
+
+
+def _ground(token: Token) -> Token:
+    """See through quantifiers: "a group of people" -> people."""
+    for _ in range(3):
+        if token.lemma_.lower() not in QUANTIFIERS:
+            break
+        inner = _of_object(token)
+        if inner is None:
+            break
+        token = inner
+    return token
+
+
+def _resolve(token: Token) -> Token:
+    """Relative pronouns stand for the noun their clause modifies."""
+    if token.lower_ in RELATIVE_PRONOUNS:
+        clause = token.head
+        while clause.dep_ not in {"relcl", "acl"} and clause.head is not clause:
+            if clause.dep_ not in _CLAUSE_LINKS and clause.dep_ != "ccomp":
+                break
+            clause = clause.head
+        if clause.dep_ in {"relcl", "acl"}:
+            return clause.head
+    return token
+
+
+def _is_entity(token: Token) -> bool:
+    if token.lower_ in RELATIVE_PRONOUNS or token.pos_ == "PRON":
+        return False
+    if token.lemma_.lower() in NON_ENTITIES or token.lower_ in NON_ENTITIES:
+        return False
+    return token.pos_ in _ENTITY_POS and any(ch.isalnum() for ch in token.text)
+
+
+def _args(token: Token) -> list[Token]:
+    """The token and its conjuncts, each seen through quantifiers, entities only."""
+    out = []
+    for tok in (token, *token.conjuncts):
+        tok = _ground(_resolve(tok))
+        if _is_entity(tok) and tok not in out:
+            out.append(tok)
+    return out
+
+
+def _negates(token: Token) -> bool:
+    return any(
+        c.dep_ == "neg" or (c.dep_ == "det" and c.lower_ in NEGATORS) for c in token.children
+    )
+
+
+# ---------------------------------------------------------------- prepositions
+
+
+def _location_relation(prep_word: str, loc: Token) -> str:
+    lemma = loc.lemma_.lower()
+    if lemma in {"side", "sides"}:
+        for child in loc.children:
+            rel = SIDE_MODIFIERS.get(child.lower_)
+            if rel:
+                return rel
+    if lemma == "back" and prep_word == "in":
+        return "in back of"
+    return LOCATION_RELATIONS.get(lemma, LOCATION_RELATIONS.get(loc.lower_, ""))
+
+
+def _prep_targets(prep: Token, prefix: str = "") -> list[tuple[str, Token]]:
+    """(relation, object) pairs a preposition contributes, multiword ones resolved."""
+    raw = f"{prefix} {prep.lower_}".strip()
+    word = PREPOSITION_MAP.get(raw, raw)
+    if not word:
+        return []
+    pobjs = [c for c in prep.children if c.dep_ == "pobj"]
+    if not pobjs:  # "out of the box": the preposition chains on
+        out: list[tuple[str, Token]] = []
+        for inner in (c for c in prep.children if c.dep_ == "prep"):
+            out.extend(_prep_targets(inner, word))
+        return out
+    targets: list[tuple[str, Token]] = []
+    for pobj in pobjs:
+        for target in (pobj, *pobj.conjuncts):
+            lemma = target.lemma_.lower()
+            if lemma in LOCATION_RELATIONS or lemma == "sides":
+                inner = _of_object(target)
+                if inner is not None:
+                    rel = _location_relation(word, target)
+                    targets.extend((rel, a) for a in _args(inner))
+                continue
+            targets.extend((word, a) for a in _args(target))
+    return targets
+
+
+def _attachments(head: Token) -> list[tuple[str, Token, Token]]:
+    """(relation, object, marker) for the prepositional phrases under ``head``."""
+    out: list[tuple[str, Token, Token]] = []
+    for child in head.children:
+        if child.dep_ == "prep" and not (child.lower_ == "of" and head.pos_ in _NOUNISH):
+            out.extend((rel, obj, child) for rel, obj in _prep_targets(child))
+        elif child.dep_ in {"advmod", "prt", "acomp", "amod", "npadvmod", "prep"} and (
+            child.lower_ in PREPOSITION_HEADS
+        ):
+            for inner in (c for c in child.children if c.dep_ == "prep"):
+                out.extend((rel, obj, child) for rel, obj in _prep_targets(inner, child.lower_))
+    return out
+
+
+# ---------------------------------------------------------------- predicates
+
+
+def _is_misparsed_participle(token: Token) -> bool:
+    """"a zebra walking in water" parsed as the noun "walking" with compound "zebra"."""
+    return (
+        token.tag_ == "NN"
+        and token.lower_.endswith("ing")
+        and len(token.lower_) > 5
+        and token.lower_ not in ING_NOUNS
+        and any(c.dep_ == "compound" and c.pos_ in {"NOUN", "PROPN"} for c in token.lefts)
+    )
+
+
+def _is_predicate(token: Token) -> bool:
+    if token.pos_ in {"VERB", "AUX"}:
+        return True
+    if any(c.dep_ == "agent" for c in token.children):
+        return True
+    return _is_misparsed_participle(token)
+
+
+def _clause_anchor(verb: Token) -> Token:
+    """For "wine being drunk by a girl" the predicate "drunk" hangs off "being"."""
+    head = verb.head
+    if verb.dep_ in {"acomp", "xcomp", "ccomp"} and head.lemma_ in {"be", "get"}:
+        if head.dep_ in {"acl", "relcl"}:
+            return head
+    return verb
+
+
+def _verb_args(verb: Token, depth: int = 0) -> tuple[list[Token], list[Token]]:
+    """Logical subjects and objects of ``verb`` (passives with an agent turned active)."""
+    subjects: list[Token] = []
+    objects: list[Token] = []
+    patients: list[Token] = []
+    agents: list[Token] = []
+    for child in verb.children:
+        if child.dep_ in _SUBJ:
+            subjects.extend(_args(child))
+        elif child.dep_ in _PASS_SUBJ:
+            patients.extend(_args(child))
+        elif child.dep_ == "agent":
+            agents.extend(a for c in child.children if c.dep_ == "pobj" for a in _args(c))
+        elif child.dep_ in _OBJ:
+            objects.extend(_args(child))
+    anchor = _clause_anchor(verb)
+    passive = bool(patients) or any(c.dep_ == "auxpass" for c in verb.children)
+    if anchor.dep_ in {"acl", "relcl"} and anchor.head.pos_ in _NOUNISH:
+        head_args = _args(anchor.head)
+        passive = passive or verb.tag_ == "VBN" or anchor is not verb
+        if passive and not subjects:
+            patients = patients or head_args
+        elif not subjects:
+            subjects = head_args
+    if agents:
+        subjects, objects = agents, patients + objects
+    elif patients and not subjects:
+        subjects = patients  # "gate attached to a post": the patient leads
+    if not subjects and verb.dep_ in _CLAUSE_LINKS and depth < 3:
+        subjects = _verb_args(verb.head, depth + 1)[0]
+    if not subjects and _is_misparsed_participle(verb):
+        subjects = [
+            _ground(c) for c in verb.lefts if c.dep_ == "compound" and c.pos_ in {"NOUN", "PROPN"}
+        ][-1:]
+    return subjects, objects
+
+
+def _relation_verb(verb: Token, lemmas: WordLemmatizer | None, has_prep: bool) -> str:
+    if verb.lemma_ == "be" or verb.pos_ == "AUX" and verb.lemma_ in {"be", "have"}:
+        lemma = "" if verb.lemma_ == "be" else "have"
+    elif verb.pos_ == "VERB" or lemmas is None:
+        lemma = verb.lemma_.lower()
+    else:
+        lemma = lemmas.verb(verb.lower_)
+    lemma = VERB_MAP.get(lemma, lemma)
+    particles = [
+        c.lower_
+        for c in verb.children
+        if c.dep_ == "prt"
+        and c.lower_ not in PREPOSITION_HEADS - {"up", "down", "out", "off"}
+        and not (has_prep and c.lower_ in DROPPED_PARTICLES)
+        and not any(g.dep_ == "prep" for g in c.children)
+    ]
+    return " ".join([lemma, *particles]).strip()
+
+
+def _predicate_arcs(verb: Token, lemmas: WordLemmatizer | None) -> list[_Arc]:
+    subjects, objects = _verb_args(verb)
+    if any(c.dep_ == "expl" for c in verb.children):  # "there is a car on the track"
+        subjects = [a for c in verb.children if c.dep_ == "attr" for a in _args(c)]
+        objects = []
+    attachments = _attachments(verb)
+    relation = _relation_verb(verb, lemmas, bool(attachments))
+    negated = _negates(verb) or _negates(_clause_anchor(verb))
+    arcs: list[_Arc] = []
+    for subj in subjects:
+        subj_neg = negated or _negates(subj)
+        if relation:
+            arcs.extend(_Arc(subj, relation, obj, subj_neg or _negates(obj)) for obj in objects)
+        for rel, obj, marker in attachments:
+            neg = subj_neg or _negates(obj) or marker.lower_ == "without"
+            rel = "with" if rel == "without" else rel
+            arcs.append(_Arc(subj, f"{relation} {rel}".strip(), obj, neg))
+    if verb.dep_ == "relcl" and verb.head.pos_ in _NOUNISH:  # "the path the horse is on"
+        for prep in (c for c in verb.children if c.dep_ == "prep" and not c.n_rights):
+            rel = f"{relation} {prep.lower_}".strip()
+            arcs.extend(_Arc(s, rel, o, negated) for s in subjects for o in _args(verb.head))
+    return arcs
+
+
+# ---------------------------------------------------------------- noun phrases
+
+
+def _noun_arcs(noun: Token) -> list[_Arc]:
+    """Prepositional modifiers, "of" phrases and possessives of a noun."""
+    if not _is_entity(noun) or noun.lemma_.lower() in QUANTIFIERS:
+        subjects = [_ground(noun)] if _of_object(noun) is not None else []
+    else:
+        subjects = [noun]
+    arcs: list[_Arc] = []
+    own_neg = _negates(noun)
+    for subj in (s for s in subjects if _is_entity(s)):
+        for rel, obj, marker in _attachments(noun):
+            neg = own_neg or _negates(obj) or marker.lower_ == "without"
+            arcs.append(_Arc(subj, "with" if rel == "without" else rel, obj, neg))
+    arcs.extend(_of_arcs(noun))
+    for child in noun.children:
+        if child.dep_ == "poss" and child.pos_ in {"NOUN", "PROPN"}:
+            arcs.extend(_Arc(owner, "have", noun, own_neg) for owner in _args(child))
+    return arcs
+
+
+def _of_arcs(noun: Token) -> list[_Arc]:
+    """'leg of the man' -> (man, have, leg); 'plate of food' -> (food, on, plate)."""
+    lemma = noun.lemma_.lower()
+    inner = _of_object(noun)
+    if inner is None or not _is_entity(noun):
+        return []
+    if lemma in QUANTIFIERS or lemma in LOCATION_RELATIONS or lemma in DEPICTIONS:
+        return []
+    if noun.dep_ == "pobj" and noun.head.dep_ == "prep" and lemma in {"sides"}:
+        return []
+    container = CONTAINERS.get(lemma)
+    if container:
+        return [_Arc(obj, container, noun, False) for obj in _args(inner)]
+    return [_Arc(owner, "have", noun, False) for owner in _args(inner)]
+
+
+# ---------------------------------------------------------------- output
+
+
+def _argument_lemma(token: Token, lemmas: WordLemmatizer | None) -> str:
+    if token.tag_.startswith("NN") or token.pos_ in {"NUM", "PROPN"}:
+        lemma = token.lemma_
+    elif lemmas is not None:
+        lemma = lemmas.noun(token.lower_)
+    else:
+        lemma = token.lower_
+    return lemma.lower().strip()
+
+
+def _phrase(token: Token, lemmas: WordLemmatizer | None) -> str:
+    """Head lemma with its compound modifiers: 'train track'."""
+    parts: list[str] = []
+    for left in token.lefts:
+        if left.dep_ == "compound" and left.pos_ in {"NOUN", "PROPN", "ADJ"}:
+            parts.extend(t.lower_ for t in left.subtree if t.dep_ == "compound" or t is left)
+    parts.append(_argument_lemma(token, lemmas))
+    return " ".join(p for p in parts if p)
+
+
+def _make(arc: _Arc, lemmas: WordLemmatizer | None) -> ORO:
+    return ORO(
+        subject=_phrase(arc.subject, lemmas),
+        relation=arc.relation,
+        object=_phrase(arc.object, lemmas),
+        negated=arc.negated,
+        subject_head=_argument_lemma(arc.subject, lemmas),
+        object_head=_argument_lemma(arc.object, lemmas),
+    )
+

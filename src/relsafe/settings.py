@@ -1,0 +1,13 @@
+"""Project settings (Kedro). kedro-mlflow registers its hooks through its plugin entry point."""
+
+from kedro.config import OmegaConfigLoader
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    "config_patterns": {
+        "mlflow": ["mlflow*", "mlflow*/**"],
+        "airflow": ["airflow*", "airflow*/**"],
+    },
+}
