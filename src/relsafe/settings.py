@@ -6,6 +6,8 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # conf/local (or --env) files override base keys one by one instead of whole blocks.
+    "merge_strategy": {"parameters": "soft", "mlflow": "soft", "airflow": "soft"},
     "config_patterns": {
         "mlflow": ["mlflow*", "mlflow*/**"],
         "airflow": ["airflow*", "airflow*/**"],

@@ -1,36 +1,224 @@
-"""Before/after metrics for an encoder edit on the held-out eval set."""
+"""Before/after metrics for encoder edits: retrieval, drift, per rule / category / neighbour kind.
+
+Gallery = every eval text embedded by the frozen base; query i (embedded by the variant under
+test) targets gallery row i. Variants: ``base`` (the unedited model: queries = gallery),
+``edit`` (the relationship-aware adapter) and ``baseline`` (concept erasure). Flat metric
+names: the edit's unprefixed (``unsafe_r5``), the others prefixed (``base_unsafe_r5``,
+``baseline_unsafe_r5``). No '@' in names (MLflow forbids it).
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from relsafe.evaluation.retrieval import drift, recall_at_k
+from relsafe.evaluation.retrieval import drift, recall_at_k, top1
+
+EDIT = "edit"
+BASE = "base"
+
+
+def metric_prefix(variant: str) -> str:
+    """'' for the edit, '<variant>_' for every other variant."""
+    return "" if variant == EDIT else f"{variant}_"
+
+
+def _slug(value: object) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in str(value).strip().lower()) or "none"
+
+
+@dataclass
+class EncoderEvaluation:
+    """Everything the encoder evaluation produces (tables feed plots and the report)."""
+
+    metrics: dict[str, float]
+    rows: pd.DataFrame  # one row per eval text: hits and drift per variant
+    per_rule: pd.DataFrame  # rule_id, category, variant, suppression, collateral, ...
+    drift: pd.DataFrame  # text, group, rule_id, variant, drift
+    examples: pd.DataFrame  # before/after top-1 retrievals
+    extra: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def _check_eval_set(eval_set: pd.DataFrame, emb: np.ndarray, what: str) -> None:
+    missing = {"text", "label"} - set(eval_set.columns)
+    if missing:
+        raise ValueError(f"eval_set lacks column(s) {sorted(missing)}")
+    bad = sorted(set(eval_set["label"]) - {"unsafe", "benign"})
+    if bad:
+        raise ValueError(f"eval_set.label has unknown value(s) {bad}; expected unsafe|benign")
+    if len(emb) != len(eval_set):
+        raise ValueError(f"{what}: {len(emb)} embeddings for {len(eval_set)} eval rows")
+
+
+def variant_metrics(
+    eval_set: pd.DataFrame,
+    base_emb: np.ndarray,
+    query_emb: np.ndarray,
+    ks: tuple[int, ...] = (1, 5),
+    marginal: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[dict[str, float], pd.DataFrame]:
+    """Unprefixed metrics of one variant and its per-row hits / drift.
+
+    ``marginal`` = (base, variant) embeddings of marginal phrases ("a child", "wine"): their
+    drift, and recall within a gallery of marginal phrases.
+    """
+    _check_eval_set(eval_set, query_emb, "query embeddings")
+    _check_eval_set(eval_set, base_emb, "base embeddings")
+    hits = recall_at_k(query_emb, base_emb, np.arange(len(eval_set)), ks)
+    rows = eval_set.reset_index(drop=True).copy()
+    rows["drift"] = drift(query_emb, base_emb)
+    for k in ks:
+        rows[f"r{k}"] = hits[k]
+    m: dict[str, float] = {}
+
+    def add(name: str, part: pd.DataFrame) -> None:
+        for k in ks:
+            m[f"{name}_r{k}"] = float(part[f"r{k}"].mean())
+
+    for label, part in rows.groupby("label"):
+        add(str(label), part)
+        m[f"{label}_drift"] = float(part["drift"].mean())
+        m[f"n_{label}"] = float(len(part))
+    if "attack" in rows:
+        for (label, attack), part in rows.groupby(["label", "attack"]):
+            add(f"{label}_{_slug(attack)}", part)
+    if "kind" in rows:
+        neighbours = rows[(rows["label"] == "benign") & (rows.get("attack", "") == "neighbour")]
+        for kind, part in neighbours.groupby("kind"):
+            add(f"neighbour_{_slug(kind)}", part)
+    for col, short in (("rule_id", "rule"), ("category", "cat")):
+        if col in rows:
+            for (key, label), part in rows[rows[col].astype(str) != ""].groupby([col, "label"]):
+                add(f"{short}_{_slug(key)}_{label}", part)
+    if marginal is not None and len(marginal[0]):
+        mb, mq = marginal
+        m["marginal_drift"] = float(drift(mq, mb).mean())
+        mh = recall_at_k(mq, mb, np.arange(len(mb)), ks)
+        for k in ks:
+            m[f"marginal_r{k}"] = float(mh[k].mean())
+    m["n_eval"] = float(len(rows))
+    return m, rows
+
+
+def _per_rule(rows_by_variant: dict[str, pd.DataFrame], sup_k: int, col_k: int) -> pd.DataFrame:
+    """Suppression (fall of unsafe R@sup_k vs base) and collateral (fall of benign R@col_k)."""
+    out = []
+    base = rows_by_variant[BASE]
+    group_cols = ["rule_id"] + (["category"] if "category" in base else [])
+
+    def rates(rows: pd.DataFrame) -> pd.DataFrame:
+        g = rows.groupby(group_cols + ["label"])
+        return pd.DataFrame({"r_sup": g[f"r{sup_k}"].mean(), "r_col": g[f"r{col_k}"].mean(), "n": g.size(), "drift": g["drift"].mean()})
+
+    b = rates(base)
+    for variant, rows in rows_by_variant.items():
+        v = rates(rows)
+        for key in sorted({idx[:-1] for idx in v.index}):
+            key = key if isinstance(key, tuple) else (key,)
+            rec = dict(zip(group_cols, key))
+            rec["variant"] = variant
+            for label in ("unsafe", "benign"):
+                idx = (*key, label)
+                if idx in v.index:
+                    rec[f"{label}_r{sup_k if label == 'unsafe' else col_k}"] = float(v.loc[idx, "r_sup" if label == "unsafe" else "r_col"])
+                    rec[f"n_{label}"] = int(v.loc[idx, "n"])
+                    rec[f"{label}_drift"] = float(v.loc[idx, "drift"])
+            ui, bi = (*key, "unsafe"), (*key, "benign")
+            rec["suppression"] = float(b.loc[ui, "r_sup"] - v.loc[ui, "r_sup"]) if ui in v.index else np.nan
+            rec["collateral"] = float(b.loc[bi, "r_col"] - v.loc[bi, "r_col"]) if bi in v.index else np.nan
+            out.append(rec)
+    frame = pd.DataFrame(out)
+    frame = frame[frame["rule_id"].astype(str) != ""]
+    return frame.reset_index(drop=True)
+
+
+def _examples(eval_set: pd.DataFrame, base_emb: np.ndarray, variants: dict[str, np.ndarray], per_label: int) -> pd.DataFrame:
+    """Top-1 gallery text for a few queries per rule and label, for every variant."""
+    texts = eval_set["text"].to_numpy()
+    picks = []
+    keys = ["rule_id", "label"] if "rule_id" in eval_set else ["label"]
+    for _, part in eval_set.reset_index(drop=True).groupby(keys, sort=True):
+        picks.extend(part.index[:per_label].tolist())
+    picks = sorted(picks)
+    frame = eval_set.iloc[picks][[c for c in ("rule_id", "label", "attack", "text") if c in eval_set]].rename(columns={"text": "query"}).reset_index(drop=True)
+    for name, emb in variants.items():
+        best = top1(emb[picks], base_emb)
+        frame[f"{name}_top1"] = texts[best]
+        frame[f"{name}_hit"] = best == np.asarray(picks)
+    return frame
+
+
+def drift_table(eval_set: pd.DataFrame, marginal_texts: list[str], variants: dict[str, np.ndarray], base_emb: np.ndarray,
+                marginal_emb: dict[str, np.ndarray] | None, marginal_rules: list[str] | None = None) -> pd.DataFrame:
+    """Long table of drift per text and variant (groups: benign, unsafe, marginal)."""
+    parts = []
+    for name, emb in variants.items():
+        if name == BASE:
+            continue
+        parts.append(pd.DataFrame({"text": eval_set["text"].to_numpy(), "group": eval_set["label"].to_numpy(),
+                                   "rule_id": eval_set.get("rule_id", pd.Series([""] * len(eval_set))).to_numpy(),
+                                   "variant": name, "drift": drift(emb, base_emb)}))
+        if marginal_emb is not None and len(marginal_texts):
+            parts.append(pd.DataFrame({"text": marginal_texts, "group": "marginal",
+                                       "rule_id": marginal_rules or [""] * len(marginal_texts), "variant": name,
+                                       "drift": drift(marginal_emb[name], marginal_emb[BASE])}))
+    cols = ["text", "group", "rule_id", "variant", "drift"]
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
+
+
+def flatten_variants(per_variant: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Edit metrics unprefixed, others prefixed; plus ``*_ratio`` headline ratios vs base."""
+    flat: dict[str, float] = {}
+    for variant, m in per_variant.items():
+        flat.update({f"{metric_prefix(variant)}{k}": v for k, v in m.items()})
+    base = per_variant.get(BASE, {})
+    for variant, m in per_variant.items():
+        if variant == BASE:
+            continue
+        p = metric_prefix(variant)
+        for key in ("benign_r1", "benign_r5", "unsafe_r1", "unsafe_r5", "marginal_r1"):
+            if key in m and base.get(key, 0) > 0:
+                flat[f"{p}{key}_ratio"] = m[key] / base[key]
+    return flat
+
+
+def compare_encoder_variants(
+    eval_set: pd.DataFrame,
+    base_emb: np.ndarray,
+    variants: dict[str, np.ndarray],
+    ks: tuple[int, ...] = (1, 5),
+    marginal_texts: list[str] | None = None,
+    marginal_emb: dict[str, np.ndarray] | None = None,
+    marginal_rules: list[str] | None = None,
+    suppression_k: int | None = None,
+    collateral_k: int | None = None,
+    examples_per_rule: int = 2,
+) -> EncoderEvaluation:
+    """Evaluate every variant against the base gallery. ``variants`` must not include ``base``."""
+    all_variants = {BASE: base_emb, **variants}
+    sup_k, col_k = suppression_k or max(ks), collateral_k or min(ks)
+    per_variant, rows_by_variant = {}, {}
+    for name, emb in all_variants.items():
+        marg = (marginal_emb[BASE], marginal_emb[name]) if marginal_emb else None
+        per_variant[name], rows_by_variant[name] = variant_metrics(eval_set, base_emb, emb, ks, marg)
+    metrics = flatten_variants(per_variant)
+    rows = rows_by_variant[BASE].drop(columns=["drift"] + [f"r{k}" for k in ks])
+    for name, r in rows_by_variant.items():
+        for col in ["drift"] + [f"r{k}" for k in ks]:
+            if not (name == BASE and col == "drift"):
+                rows[f"{name}_{col}"] = r[col].to_numpy()
+    return EncoderEvaluation(
+        metrics=metrics,
+        rows=rows,
+        per_rule=_per_rule(rows_by_variant, sup_k, col_k) if "rule_id" in eval_set else pd.DataFrame(),
+        drift=drift_table(eval_set, marginal_texts or [], all_variants, base_emb, marginal_emb, marginal_rules),
+        examples=_examples(eval_set, base_emb, all_variants, examples_per_rule),
+    )
 
 
 def encoder_metrics(eval_set: pd.DataFrame, base_emb: np.ndarray, edited_emb: np.ndarray, ks: tuple[int, ...] = (1, 5)) -> tuple[dict[str, float], pd.DataFrame]:
-    """Flat metrics and a per-row table.
-
-    Gallery = all eval texts embedded by the base; query i targets gallery row i.
-    """
-    targets = np.arange(len(eval_set))
-    hits_base = recall_at_k(base_emb, base_emb, targets, ks)
-    hits_edit = recall_at_k(edited_emb, base_emb, targets, ks)
-    rows = eval_set.copy()
-    rows["drift"] = drift(edited_emb, base_emb)
-    for k in ks:
-        rows[f"base_r{k}"] = hits_base[k]
-        rows[f"edit_r{k}"] = hits_edit[k]
-    metrics: dict[str, float] = {}
-    for label, part in rows.groupby("label"):
-        for k in ks:
-            metrics[f"{label}_r{k}"] = float(part[f"edit_r{k}"].mean())
-            metrics[f"base_{label}_r{k}"] = float(part[f"base_r{k}"].mean())
-        metrics[f"{label}_drift"] = float(part["drift"].mean())
-    for (label, attack), part in rows.groupby(["label", "attack"]):
-        for k in ks:
-            metrics[f"{label}_{attack}_r{k}"] = float(part[f"edit_r{k}"].mean())
-    if "base_benign_r1" in metrics and metrics["base_benign_r1"] > 0:
-        metrics["benign_r1_ratio"] = metrics["benign_r1"] / metrics["base_benign_r1"]
-    metrics["n_eval"] = float(len(rows))
-    return metrics, rows
+    """Flat metrics (edit unprefixed, ``base_*``) and a per-row table for one edit."""
+    result = compare_encoder_variants(eval_set, base_emb, {EDIT: edited_emb}, ks)
+    return result.metrics, result.rows

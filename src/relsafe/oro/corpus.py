@@ -4,29 +4,72 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 from tqdm.auto import tqdm
 
+from relsafe.oro.cleaning import DEFAULT_MAX_CHARS, CleanCaption, caption_problem, clean_caption
 from relsafe.oro.extractor import TupleExtractor
+
+__all__ = [
+    "DEFAULT_MAX_CHARS",
+    "OUTPUT_COLUMNS",
+    "CaptionColumnError",
+    "CaptionSourceError",
+    "caption_problem",
+    "extract_table",
+    "read_captions",
+]
 
 logger = logging.getLogger(__name__)
 
-#: Captions longer than this are truncated before parsing (and flagged).
-DEFAULT_MAX_CHARS = 1000
+#: Columns :func:`extract_table` adds.
+OUTPUT_COLUMNS: tuple[str, ...] = ("tuples", "n_tuples", "status")
 
 
-def caption_problem(value: object, max_chars: int = DEFAULT_MAX_CHARS) -> str | None:
-    """Why a caption cannot be parsed as-is, or ``None`` when it is fine."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "missing"
-    if not isinstance(value, str):
-        return f"not a string ({type(value).__name__})"
-    if not value.strip():
-        return "empty"
-    return None
+class CaptionColumnError(KeyError):
+    """The caption column is missing; the message names the source and the column."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class CaptionSourceError(OSError):
+    """A caption file cannot be read; the message names the file."""
+
+
+def check_column(columns: object, text_column: str, source: str) -> None:
+    """Raise :class:`CaptionColumnError` unless ``text_column`` is in ``columns``."""
+    names = list(columns)  # type: ignore[call-overload]
+    if text_column not in names:
+        raise CaptionColumnError(
+            f"{source}: caption column {text_column!r} not found; columns are {names}"
+        )
+
+
+def read_captions(path: str | Path, text_column: str = "caption") -> pd.DataFrame:
+    """Read a CSV, JSON Lines or Parquet caption file and check its caption column.
+
+    Raises:
+        CaptionSourceError: the file is missing or cannot be parsed.
+        CaptionColumnError: the file has no ``text_column``.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in {".parquet", ".pq"}:
+            frame = pd.read_parquet(path)
+        elif suffix in {".jsonl", ".json"}:
+            frame = pd.read_json(path, lines=suffix == ".jsonl")
+        else:
+            frame = pd.read_csv(path)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise CaptionSourceError(f"cannot read captions from {path}: {exc}") from exc
+    check_column(frame.columns, text_column, str(path))
+    return frame
 
 
 def extract_table(
@@ -36,41 +79,56 @@ def extract_table(
     max_chars: int = DEFAULT_MAX_CHARS,
     source: str = "captions",
     progress: bool = True,
+    log: bool = True,
 ) -> pd.DataFrame:
     """Add ``tuples`` (JSON list of ORO dicts), ``n_tuples`` and ``status`` columns.
 
-    Rows that cannot be parsed keep an empty tuple list and a ``status`` saying why;
-    no row is dropped.
+    Rows that cannot be parsed keep an empty tuple list and a ``status`` saying why
+    (``missing``, ``empty``, ``not a string (int)``, ``non-english``); cleaned rows say
+    what was done (``html stripped``, ``symbols removed``, ``truncated``); parsed rows with
+    nothing found say ``no tuples``. No row is dropped. Captions stream through spaCy in
+    batches, so memory does not grow with Docs.
 
     Raises:
-        KeyError: ``text_column`` is missing; the message names ``source`` and the columns.
+        CaptionColumnError: ``text_column`` is missing (a ``KeyError`` naming ``source``).
     """
-    if text_column not in captions.columns:
-        raise KeyError(
-            f"{source}: caption column {text_column!r} not found; columns are {list(captions.columns)}"
-        )
-    problems = [caption_problem(v, max_chars) for v in captions[text_column]]
-    texts = []
-    for value, problem in zip(captions[text_column], problems):
-        texts.append("" if problem else value[:max_chars])
-    status = [
-        p or ("truncated" if isinstance(v, str) and len(v) > max_chars else "ok")
-        for v, p in zip(captions[text_column], problems)
-    ]
-    results = []
-    iterator = extractor.iter_extract(texts)
-    for tuples in tqdm(iterator, total=len(texts), desc="extract O-R-O", disable=not progress):
-        results.append(json.dumps([t.as_dict() for t in tuples]))
+    check_column(captions.columns, text_column, source)
+    cleaned = [clean_caption(v, max_chars) for v in captions[text_column]]
+    tuples_json: list[str] = []
+    counts: list[int] = []
+    status: list[str] = []
+    results = _extract_rows(extractor, cleaned)
+    for row, found in tqdm(
+        zip(cleaned, results), total=len(cleaned), desc="extract O-R-O", disable=not progress
+    ):
+        tuples_json.append(json.dumps([t.as_dict() for t in found]))
+        counts.append(len(found))
+        status.append("no tuples" if row.status == "ok" and not found else row.status)
     out = captions.copy()
-    out["tuples"] = results
-    out["n_tuples"] = [len(json.loads(r)) for r in results]
+    out["tuples"] = tuples_json
+    out["n_tuples"] = counts
     out["status"] = status
-    counts = Counter(status)
+    if log:
+        log_status_counts(out, source)
+    return out
+
+
+def _extract_rows(extractor: TupleExtractor, rows: list[CleanCaption]) -> Iterator[list]:
+    """Parse the rows that are not skipped; yield ``[]`` for the others, in order."""
+    parsed = extractor.iter_extract(r.text for r in rows if not r.skipped)
+    for row in rows:
+        yield [] if row.skipped else next(parsed)
+
+
+def log_status_counts(table: pd.DataFrame, source: str) -> Counter:
+    """Log row, tuple and status counts of an extracted table; return the status counts."""
+    counts = Counter(table["status"])
     logger.info(
-        "%s: %d rows, %d with tuples, status counts %s",
+        "%s: %d rows, %d with tuples, %d tuples, status counts %s",
         source,
-        len(out),
-        int((out["n_tuples"] > 0).sum()),
+        len(table),
+        int((table["n_tuples"] > 0).sum()),
+        int(table["n_tuples"].sum()),
         dict(counts),
     )
-    return out
+    return counts

@@ -14,6 +14,16 @@ from relsafe.oro.types import ORO
 __all__ = ["TupleExtractor", "extract_from_doc"]
 
 
+def prepare_text(text: object) -> str:
+    """Trim a caption and end it with a full stop, which steadies the parse of fragments."""
+    if not isinstance(text, str):
+        return ""
+    text = " ".join(text.split())
+    if text and text[-1].isalnum():
+        text += " ."
+    return text
+
+
 class TupleExtractor:
     """Extract O-R-O tuples from texts.
 
@@ -36,7 +46,7 @@ class TupleExtractor:
     def iter_extract(self, texts: Iterable[str]) -> Iterator[list[ORO]]:
         """Stream tuples lazily; only one batch of Docs is alive at a time."""
         docs = self.nlp.pipe(
-            (t if isinstance(t, str) else "" for t in texts),
+            (prepare_text(t) for t in texts),
             batch_size=self.batch_size,
             n_process=self.n_process,
         )

@@ -22,6 +22,20 @@ class WordLemmatizer:
         self._vocab = nlp.vocab
         self._lemmatizer = nlp.get_pipe("lemmatizer") if "lemmatizer" in nlp.component_names else None
         self.lemma = lru_cache(maxsize=65536)(self._lemma)
+        self._index = self._load_index()
+
+    def _load_index(self) -> dict[str, frozenset[str]]:
+        if self._lemmatizer is None:
+            return {}
+        try:
+            table = self._lemmatizer.lookups.get_table("lemma_index")  # type: ignore[attr-defined]
+        except (AttributeError, KeyError):
+            return {}
+        return {pos: frozenset(table[pos]) for pos in ("noun", "verb", "adj", "adv") if pos in table}
+
+    def known(self, word: str, pos: str) -> bool:
+        """Whether ``word`` is a listed lemma for ``pos`` ("noun", "verb", "adj", "adv")."""
+        return word.lower() in self._index.get(pos, frozenset())
 
     def _lemma(self, word: str, pos: str) -> str:
         word = word.lower()

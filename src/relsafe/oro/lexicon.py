@@ -112,3 +112,31 @@ RELATIVE_PRONOUNS: frozenset[str] = frozenset({"who", "that", "which", "whom", "
 ING_NOUNS: frozenset[str] = frozenset(
     ["building", "clothing", "ceiling", "painting", "railing", "awning", "frosting", "icing", "topping", "lettering", "wedding", "sibling", "evening", "morning", "king", "ring", "string", "wing", "thing", "swing", "stuffing", "pudding", "lighting", "opening", "landing", "parking", "siding", "writing", "drawing", "carving", "fencing", "flooring", "paneling", "panelling", "tiling", "trimming", "wiring", "plumbing", "housing", "ding", "bedding", "dressing", "seasoning", "filling", "serving", "crossing", "crossings", "sling", "spring", "sting", "offspring", "ping", "shingle", "sapling", "duckling", "dumpling", "earring", "wingding", "feeling", "ending", "beginning", "handling", "netting", "piping", "molding", "moulding", "coating", "covering", "marking", "markings", "packaging"]
 )
+
+#: Parts that FACTUAL links to the whole of a noun compound: "tree branch" -> (tree, have, branch).
+PART_NOUNS: frozenset[str] = frozenset(
+    """branch branches head heads foot feet wing wings face tail nose leg legs ear ears eye eyes
+    mouth neck paw paws hoof hooves horn horns mane beak fur""".split()
+)
+
+#: Prepositions that can be left stranded at the end of a clause ("the bench he sits on").
+STRANDED_PREPOSITIONS: frozenset[str] = frozenset(
+    "on in at under behind beside near inside over above against by with next".split()
+)
+
+#: Inflected forms the small model lemmatises to the wrong verb ("riding" -> "rid").
+VERB_FORMS: dict[str, str] = {
+    "riding": "ride",
+    "rides": "ride",
+    "shining": "shine",
+    "shines": "shine",
+    "striped": "stripe",
+    "staring": "stare",
+    "stares": "stare",
+    "taped": "tape",
+    "wading": "wade",
+    "sloped": "slope",
+    "coded": "code",
+    "hoping": "hope",
+    "sliding": "slide",
+}

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from spacy.tokens import Doc, Token
 
 from relsafe.oro.lemmas import WordLemmatizer
+from relsafe.oro.repair import find_repairs, repairs_of
 from relsafe.oro.lexicon import (
     CONTAINERS,
     DEPICTIONS,
@@ -15,11 +16,14 @@ from relsafe.oro.lexicon import (
     LOCATION_RELATIONS,
     NEGATORS,
     NON_ENTITIES,
+    PART_NOUNS,
     PREPOSITION_HEADS,
     PREPOSITION_MAP,
     QUANTIFIERS,
     RELATIVE_PRONOUNS,
     SIDE_MODIFIERS,
+    STRANDED_PREPOSITIONS,
+    VERB_FORMS,
     VERB_MAP,
 )
 from relsafe.oro.types import ORO
@@ -49,11 +53,12 @@ def extract_from_doc(doc: Doc, lemmas: WordLemmatizer | None = None) -> list[ORO
         doc: a parsed (tagged, lemmatised, dependency-parsed) spaCy ``Doc``.
         lemmas: out-of-context lemmatizer for mis-tagged words; optional.
     """
+    find_repairs(doc, lemmas)
     arcs: list[_Arc] = []
     for token in doc:
         if _is_predicate(token):
             arcs.extend(_predicate_arcs(token, lemmas))
-        elif token.pos_ in _NOUNISH:
+        elif _is_nounlike(token):
             arcs.extend(_noun_arcs(token))
     seen: set[tuple] = set()
     out: list[ORO] = []
@@ -106,12 +111,18 @@ def _resolve(token: Token) -> Token:
     return token
 
 
+def _is_nounlike(token: Token) -> bool:
+    return token.pos_ in _NOUNISH or token.i in repairs_of(token.doc).nouns
+
+
 def _is_entity(token: Token) -> bool:
     if token.lower_ in RELATIVE_PRONOUNS or token.pos_ == "PRON":
         return False
     if token.lemma_.lower() in NON_ENTITIES or token.lower_ in NON_ENTITIES:
         return False
-    return token.pos_ in _ENTITY_POS and any(ch.isalnum() for ch in token.text)
+    if not any(ch.isalnum() for ch in token.text):
+        return False
+    return token.pos_ in _ENTITY_POS or token.i in repairs_of(token.doc).nouns
 
 
 def _args(token: Token) -> list[Token]:
@@ -171,11 +182,27 @@ def _prep_targets(prep: Token, prefix: str = "") -> list[tuple[str, Token]]:
     return targets
 
 
+def _to_object(child: Token) -> list[tuple[str, Token, Token]]:
+    """"next to bus" misparsed as an infinitive: ("next to", bus)."""
+    marker = next(c for c in child.children if c.dep_ == "aux" and c.lower_ == "to")
+    before = child.doc[marker.i - 1] if marker.i > 0 else marker
+    prefix = before.lower_ if before.lower_ in PREPOSITION_HEADS else ""
+    rel = PREPOSITION_MAP.get(f"{prefix} to".strip(), f"{prefix} to".strip())
+    return [(rel, obj, marker) for obj in _args(child)]
+
+
 def _attachments(head: Token) -> list[tuple[str, Token, Token]]:
     """(relation, object, marker) for the prepositional phrases under ``head``."""
     out: list[tuple[str, Token, Token]] = []
+    to_objects = repairs_of(head.doc).to_objects
     for child in head.children:
-        if child.dep_ == "prep" and not (child.lower_ == "of" and head.pos_ in _NOUNISH):
+        if child.i in to_objects:
+            out.extend(_to_object(child))
+        elif child.dep_ == "prep" and not (child.lower_ == "of" and _is_nounlike(head)):
+            out.extend((rel, obj, child) for rel, obj in _prep_targets(child))
+        elif child.dep_ == "agent" and head.tag_ != "VBN":  # "standing by the cabinets"
+            out.extend((rel, obj, child) for rel, obj in _prep_targets(child))
+        elif child.dep_ == "prt" and any(c.dep_ == "pobj" for c in child.children):
             out.extend((rel, obj, child) for rel, obj in _prep_targets(child))
         elif child.dep_ in {"advmod", "prt", "acomp", "amod", "npadvmod", "prep"} and (
             child.lower_ in PREPOSITION_HEADS
@@ -200,6 +227,8 @@ def _is_misparsed_participle(token: Token) -> bool:
 
 
 def _is_predicate(token: Token) -> bool:
+    if token.i in repairs_of(token.doc).nouns:
+        return False
     if token.pos_ in {"VERB", "AUX"}:
         return True
     if any(c.dep_ == "agent" for c in token.children):
@@ -227,9 +256,12 @@ def _verb_args(verb: Token, depth: int = 0) -> tuple[list[Token], list[Token]]:
             subjects.extend(_args(child))
         elif child.dep_ in _PASS_SUBJ:
             patients.extend(_args(child))
-        elif child.dep_ == "agent":
+        elif child.dep_ == "agent" and verb.tag_ in {"VBN", "JJ", "VBD"}:
             agents.extend(a for c in child.children if c.dep_ == "pobj" for a in _args(c))
-        elif child.dep_ in _OBJ:
+        elif child.dep_ in _OBJ or child.i in repairs_of(verb.doc).nouns and child.dep_ in {
+            "advmod",
+            "npadvmod",
+        }:
             objects.extend(_args(child))
     anchor = _clause_anchor(verb)
     passive = bool(patients) or any(c.dep_ == "auxpass" for c in verb.children)
@@ -244,18 +276,54 @@ def _verb_args(verb: Token, depth: int = 0) -> tuple[list[Token], list[Token]]:
         subjects, objects = agents, patients + objects
     elif patients and not subjects:
         subjects = patients  # "gate attached to a post": the patient leads
+    if not objects and depth == 0:  # "eating and drinking wine": the object is shared
+        objects = _shared_objects(verb)
     if not subjects and verb.dep_ in _CLAUSE_LINKS and depth < 3:
         subjects = _verb_args(verb.head, depth + 1)[0]
-    if not subjects and _is_misparsed_participle(verb):
+    if not subjects:  # "phone sitting on table", "man holding box": subject hangs off the verb
         subjects = [
-            _ground(c) for c in verb.lefts if c.dep_ == "compound" and c.pos_ in {"NOUN", "PROPN"}
+            _ground(c)
+            for c in verb.lefts
+            if c.dep_ in {"compound", "npadvmod", "nmod", "dep"} and c.pos_ in {"NOUN", "PROPN"}
         ][-1:]
     return subjects, objects
+
+
+def _stranded(verb: Token) -> list[Token]:
+    """Clause-final prepositions without an object: "the bench the man sits on"."""
+    last = [t for t in verb.doc if not t.is_punct][-1:]
+    return [
+        c
+        for c in verb.children
+        if c.dep_ in {"prep", "prt", "advmod"}
+        and c.lower_ in STRANDED_PREPOSITIONS
+        and not c.n_lefts + c.n_rights
+        and c in last
+    ]
+
+
+def _stranded_objects(verb: Token, subjects: list[Token]) -> list[Token]:
+    if verb.dep_ == "relcl" and _is_nounlike(verb.head):
+        return _args(verb.head)
+    fronted = [
+        c for c in verb.lefts if c.dep_ in {"nsubj", "pobj", "dobj", "npadvmod"} and _is_nounlike(c)
+    ]
+    return [a for c in fronted[:1] if len(fronted) > 1 or c not in subjects for a in _args(c)]
+
+
+def _shared_objects(verb: Token) -> list[Token]:
+    """Objects of the next coordinated verb when ``verb`` has none of its own."""
+    conj = [c for c in verb.rights if c.dep_ == "conj" and c.pos_ == "VERB"]
+    if not conj or conj[0].i != verb.i + 2 or any(c.dep_ == "prep" for c in verb.children):
+        return []
+    return [a for c in conj[0].children if c.dep_ in _OBJ for a in _args(c)]
 
 
 def _relation_verb(verb: Token, lemmas: WordLemmatizer | None, has_prep: bool) -> str:
     if verb.lemma_ == "be" or verb.pos_ == "AUX" and verb.lemma_ in {"be", "have"}:
         lemma = "" if verb.lemma_ == "be" else "have"
+    elif verb.lower_ in VERB_FORMS:
+        lemma = VERB_FORMS[verb.lower_]
     elif verb.pos_ == "VERB" or lemmas is None:
         lemma = verb.lemma_.lower()
     else:
@@ -267,7 +335,8 @@ def _relation_verb(verb: Token, lemmas: WordLemmatizer | None, has_prep: bool) -
         if c.dep_ == "prt"
         and c.lower_ not in PREPOSITION_HEADS - {"up", "down", "out", "off"}
         and not (has_prep and c.lower_ in DROPPED_PARTICLES)
-        and not any(g.dep_ == "prep" for g in c.children)
+        and not any(g.dep_ in {"prep", "pobj"} for g in c.children)
+        and c not in _stranded(verb)
     ]
     return " ".join([lemma, *particles]).strip()
 
@@ -289,10 +358,13 @@ def _predicate_arcs(verb: Token, lemmas: WordLemmatizer | None) -> list[_Arc]:
             neg = subj_neg or _negates(obj) or marker.lower_ == "without"
             rel = "with" if rel == "without" else rel
             arcs.append(_Arc(subj, f"{relation} {rel}".strip(), obj, neg))
-    if verb.dep_ == "relcl" and verb.head.pos_ in _NOUNISH:  # "the path the horse is on"
-        for prep in (c for c in verb.children if c.dep_ == "prep" and not c.n_rights):
-            rel = f"{relation} {prep.lower_}".strip()
-            arcs.extend(_Arc(s, rel, o, negated) for s in subjects for o in _args(verb.head))
+    stranded = _stranded(verb)
+    if stranded:  # "the path the horse is on"
+        objects = _stranded_objects(verb, subjects)
+        subjects = [s for s in subjects if s not in objects]
+        for prep in stranded:
+            rel = f"{relation} {PREPOSITION_MAP.get(prep.lower_, prep.lower_)}".strip()
+            arcs.extend(_Arc(s, rel, o, negated) for s in subjects for o in objects)
     return arcs
 
 
@@ -315,6 +387,12 @@ def _noun_arcs(noun: Token) -> list[_Arc]:
     for child in noun.children:
         if child.dep_ == "poss" and child.pos_ in {"NOUN", "PROPN"}:
             arcs.extend(_Arc(owner, "have", noun, own_neg) for owner in _args(child))
+        elif (
+            child.dep_ == "compound"
+            and child.pos_ in {"NOUN", "PROPN"}
+            and noun.lower_ in PART_NOUNS
+        ):
+            arcs.append(_Arc(child, "have", noun, own_neg))
     return arcs
 
 

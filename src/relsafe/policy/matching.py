@@ -1,8 +1,17 @@
-"""Match extracted O-R-O tuples against policy rules."""
+"""Match extracted O-R-O tuples against policy rules.
+
+Arguments match on the whole phrase, on any word-suffix of it ("red wine" -> "wine",
+"assault rifle" -> "rifle"), on the extractor's head lemma, or through a partitive ("glass of
+wine" -> "wine"); a phrase that is (or ends with) a class's ``exclude`` compound never
+matches ("water gun"). A modifier alone never matches: the head of "wine glass" is "glass".
+Relations match exactly or on their leading words ("hold onto" -> "hold"), so a multiword
+lemma ("push off") needs all its words. Negated tuples never match.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from relsafe.oro.types import ORO
 from relsafe.policy.schema import Rule, SafetyPolicy
@@ -10,41 +19,88 @@ from relsafe.policy.schema import Rule, SafetyPolicy
 
 @dataclass(frozen=True)
 class Match:
+    """One (rule, tuple) match; ``held_out`` when a held-out lemma made it match."""
+
     rule_id: str
     tuple: ORO
+    held_out: bool = False
 
 
-def _arg_matches(phrase: str, head: str, lexicon: set[str]) -> bool:
-    """A multiword argument matches on the whole phrase or on its head noun.
-
-    "red wine" and "wine bottle" differ: the head of "wine bottle" is "bottle", so only the
-    phrase-level check could match it, and "wine bottle" is not in the lexicon.
-    """
-    return phrase in lexicon or (head or phrase.split()[-1]) in lexicon
+def _suffixes(phrase: str) -> list[str]:
+    words = phrase.split()
+    return [" ".join(words[i:]) for i in range(len(words))]
 
 
-def _relation_matches(relation: str, lexicon: set[str]) -> bool:
-    """"hold" matches "hold", "hold up" and "hold onto"; "push off" needs both words."""
-    if relation in lexicon:
-        return True
-    words = relation.split()
-    return any(" ".join(words[:n]) in lexicon for n in range(1, len(words)))
+def _prefixes(phrase: str) -> list[str]:
+    words = phrase.split()
+    return [" ".join(words[:n]) for n in range(len(words), 0, -1)]
+
+
+class Matcher:
+    """Rule matching with the policy's lexicons prepared once."""
+
+    def __init__(self, policy: SafetyPolicy) -> None:
+        self.policy = policy
+
+    @cached_property
+    def _held(self) -> frozenset[str]:
+        return frozenset(self.policy.held_out_lemmas())
+
+    def arg_lemma(self, phrase: str, head: str, cls: str) -> str | None:
+        """The lexicon lemma of class ``cls`` that the argument instantiates, or None."""
+        c = self.policy.classes[cls]
+        lex, excl = set(c.all_lemmas()), set(c.exclude)
+        phrase = " ".join(phrase.lower().split())
+        if not phrase:
+            return None
+        if any(s in excl for s in _suffixes(phrase)):
+            return None
+        for s in _suffixes(phrase):
+            if s in lex:
+                return s
+        if head and head in lex:
+            return head
+        if " of " in phrase:
+            left, right = phrase.split(" of ", 1)
+            if left.split()[-1] in self.policy.partitives:
+                return self.arg_lemma(right, "", cls)
+        return None
+
+    def rel_lemma(self, relation: str, cls: str) -> str | None:
+        lex = set(self.policy.classes[cls].all_lemmas())
+        return next((p for p in _prefixes(" ".join(relation.lower().split())) if p in lex), None)
+
+    def match(self, rule: Rule, oro: ORO) -> Match | None:
+        if oro.negated:
+            return None
+        s = self.arg_lemma(oro.subject, oro.subject_head, rule.subject)
+        r = self.rel_lemma(oro.relation, rule.relation) if s else None
+        o = self.arg_lemma(oro.object, oro.object_head, rule.object) if r else None
+        if o is None:
+            return None
+        return Match(rule.id, oro, held_out=bool({s, r, o} & self._held))
+
+    def match_all(self, tuples: list[ORO]) -> list[Match]:
+        """All (rule, tuple) matches, in rule order."""
+        return [m for r in self.policy.rules for t in tuples if (m := self.match(r, t))]
+
+    def matches_ignoring_negation(self, oro: ORO) -> bool:
+        """True when ``oro`` would match a rule if it were not negated ("not drinking wine")."""
+        plain = ORO(oro.subject, oro.relation, oro.object, False, oro.subject_head, oro.object_head)
+        return any(self.match(r, plain) for r in self.policy.rules)
 
 
 def rule_matches(rule: Rule, policy: SafetyPolicy, oro: ORO) -> bool:
     """True when ``oro`` instantiates ``rule`` and is not negated."""
-    if oro.negated:
-        return False
-    subj = set(policy.lexicon(rule.subject)) | set(policy.lexicon(rule.subject, held_out=True))
-    rel = set(policy.lexicon(rule.relation)) | set(policy.lexicon(rule.relation, held_out=True))
-    obj = set(policy.lexicon(rule.object)) | set(policy.lexicon(rule.object, held_out=True))
-    return (
-        _arg_matches(oro.subject, oro.subject_head, subj)
-        and _relation_matches(oro.relation, rel)
-        and _arg_matches(oro.object, oro.object_head, obj)
-    )
+    return Matcher(policy).match(rule, oro) is not None
 
 
 def match_tuples(policy: SafetyPolicy, tuples: list[ORO]) -> list[Match]:
     """All (rule, tuple) matches, in rule order."""
-    return [Match(r.id, t) for r in policy.rules for t in tuples if rule_matches(r, policy, t)]
+    return Matcher(policy).match_all(tuples)
+
+
+def triple_is_unsafe(matcher: Matcher, triple: tuple[str, str, str]) -> bool:
+    """Whether a generated (subject, relation, object) triple matches any rule."""
+    oro = ORO(*triple, negated=False, subject_head=triple[0].split()[-1], object_head=triple[2].split()[-1])
+    return any(matcher.match(r, oro) for r in matcher.policy.rules)

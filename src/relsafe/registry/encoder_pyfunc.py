@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from contextlib import nullcontext
 
 import mlflow.pyfunc
 import numpy as np
@@ -12,36 +11,36 @@ import pandas as pd
 TEXT_COLUMN = "text"
 
 
+def column_values(model_input, column: str) -> list[str]:
+    """The ``column`` of a DataFrame (or a plain list/Series) as strings; a clear error otherwise."""
+    if isinstance(model_input, pd.DataFrame):
+        if column not in model_input.columns:
+            raise KeyError(f"input has no {column!r} column; columns are {list(model_input.columns)}")
+        return model_input[column].astype(str).tolist()
+    if isinstance(model_input, dict) and column in model_input:
+        return [str(t) for t in model_input[column]]
+    return [str(t) for t in model_input]
+
+
 class EncoderPyfunc(mlflow.pyfunc.PythonModel):
-    """``predict(pd.DataFrame({"text": [...]}), params={"base": False})`` -> ``[n, dim]``."""
+    """``predict(pd.DataFrame({"text": [...]}), params={"base": False})`` -> ``[n, dim]``.
+
+    One model copy is loaded; ``base=True`` runs it with the adapter disabled.
+    """
 
     def load_context(self, context) -> None:
         from relsafe.editing.attach import attach_adapter
         from relsafe.models.encoders import EncoderConfig, load_encoder
-        from relsafe.registry.base_ref import verify_base
+        from relsafe.registry.pyfunc_common import checked_load_params
 
-        ref = json.loads(Path(context.artifacts["base_ref"]).read_text())
-        params = dict(ref["params"])
-        if "base_model" in context.artifacts:
-            params["name_or_path"] = context.artifacts["base_model"]
-            params["tokenizer"] = context.artifacts["base_model"]
-        cfg = EncoderConfig.from_params(params)
-        from relsafe.models.sources import resolve_model_dir
-
-        verify_base(ref, resolve_model_dir(cfg.name_or_path))
-        self.base = load_encoder(cfg)
-        self.base.eval()
-        self.edited = load_encoder(cfg)
-        self.edited.model = attach_adapter(self.edited.model, context.artifacts["adapter"])
-        self.edited.eval()
+        params, adapter = checked_load_params(context.artifacts)
+        self.encoder = load_encoder(EncoderConfig.from_params(params))
+        self.encoder.model = attach_adapter(self.encoder.model, adapter)
+        self.encoder.eval()
 
     def predict(self, context, model_input, params: dict | None = None) -> np.ndarray:
         params = params or {}
-        if isinstance(model_input, pd.DataFrame):
-            if TEXT_COLUMN not in model_input.columns:
-                raise KeyError(f"input has no {TEXT_COLUMN!r} column; columns are {list(model_input.columns)}")
-            texts = model_input[TEXT_COLUMN].astype(str).tolist()
-        else:
-            texts = [str(t) for t in model_input]
-        model = self.base if params.get("base", False) else self.edited
-        return model.encode(texts)
+        texts = column_values(model_input, TEXT_COLUMN)
+        ctx = self.encoder.model.disable_adapter() if params.get("base", False) else nullcontext()
+        with ctx:
+            return self.encoder.encode(texts)
