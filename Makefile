@@ -46,11 +46,15 @@ promote: install  ## promote the challenger to champion if the gates pass
 rollback: install  ## point champion back at previous-champion
 	$(BIN)/kedro run --pipeline rollback
 
-dag: install  ## generate the Airflow DAG for the full chain into airflow_dags/
-	$(BIN)/kedro airflow create --pipeline __full__ --target-dir airflow_dags
+dag: install  ## generate the Airflow DAG for the full chain (extract ... promote) into airflow_dags/
+	$(BIN)/kedro airflow create --pipelines __full__ --target-dir airflow_dags --env $(or $(DAG_ENV),local)
 
-repro: install  ## reproduce the DVC stages
-	$(BIN)/dvc repro
+repro: install  ## re-run the DVC stages whose code, data or params changed (dvc.yaml must be current)
+	$(BIN)/python -m relsafe.dvc_stages --check
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro
+
+dvc-yaml: install  ## regenerate dvc.yaml from the Kedro pipelines and the catalog
+	$(BIN)/python -m relsafe.dvc_stages --write
 
 ui: install  ## open the MLflow UI on the project's registry
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000

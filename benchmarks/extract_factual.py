@@ -66,20 +66,31 @@ def make_peer(model: str) -> Callable[[str], Triples]:
     return parse
 
 
-def run_peer(parse: Callable[[str], Triples], captions: Sequence[str]) -> tuple[list[Triples], float]:
+def run_peer(
+    parse: Callable[[str], Triples], captions: Sequence[str]
+) -> tuple[list[Triples], float]:
     """Peer triples and wall seconds."""
     start = time.perf_counter()
     out = [parse(text) for text in captions]
     return out, time.perf_counter() - start
 
 
-def report(name: str, preds: list[Triples] | None, gold: list[Triples] | None, norm: Normalizer, n: int, secs: float) -> float:
+def report(
+    name: str,
+    preds: list[Triples] | None,
+    gold: list[Triples] | None,
+    norm: Normalizer,
+    n: int,
+    secs: float,
+) -> float:
     """Print one extractor's scores and throughput; return captions per second."""
     rate = n / secs if secs else float("inf")
     print(f"{name}: {n} captions in {secs:.1f} s = {rate:,.0f} captions/s")
     if preds is not None and gold is not None:
         triple, pair = score(preds, gold, norm)
-        print(f"  triple {triple.line()}  (tp {triple.tp}, pred {triple.n_pred}, gold {triple.n_gold})")
+        print(
+            f"  triple {triple.line()}  (tp {triple.tp}, pred {triple.n_pred}, gold {triple.n_gold})"
+        )
         print(f"  pair   {pair.line()}  (tp {pair.tp}, pred {pair.n_pred}, gold {pair.n_gold})")
     return rate
 
@@ -90,7 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="CSV with a caption column")
     ap.add_argument("--column", default="caption")
     ap.add_argument("--limit", type=int, default=None, help="first N rows only")
-    ap.add_argument("--model", default=None, help="spaCy pipeline (default: packaged en_core_web_sm)")
+    ap.add_argument(
+        "--model", default=None, help="spaCy pipeline (default: packaged en_core_web_sm)"
+    )
     ap.add_argument("--batch-size", type=int, default=1000)
     ap.add_argument("--n-process", type=int, default=1)
     ap.add_argument("--no-peer", action="store_true", help="skip SceneGraphParser")
@@ -102,7 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     gold = [parse_scene_graph(s) for s in frame["scene_graph"]] if "scene_graph" in frame else None
     print(f"corpus {args.corpus} ({len(captions)} captions, gold graphs: {gold is not None})")
 
-    extractor = TupleExtractor(model=args.model, batch_size=args.batch_size, n_process=args.n_process)
+    extractor = TupleExtractor(
+        model=args.model, batch_size=args.batch_size, n_process=args.n_process
+    )
     norm = Normalizer(extractor.nlp)
     extractor.extract(captions[:200])  # warm-up: first-call allocations are not throughput
     preds, secs = run_ours(extractor, captions)

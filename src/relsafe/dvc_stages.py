@@ -12,8 +12,9 @@ and write:
 - ``outs`` / ``metrics`` / ``plots``: the file-backed datasets it writes.
 
 A catalog entry may choose its DVC kind with ``metadata: {dvc: {kind: metrics|plots|outs|
-skip, cache: ..., persist: ..., x: ..., y: ...}}``; without one, ``*metrics.json|yml`` is a
-metric (``cache: false``), ``*_history.csv`` a plot and anything else an ``out``.
+skip, cache: ..., persist: ..., x: ..., y: ...}}`` (on the entry or, for a wrapper such as
+``MlflowArtifactDataset``, on its inner ``dataset``); without one, ``*metrics.json|yml`` is a
+metric (``cache: false``), images and ``*_history.csv`` are plots, anything else an ``out``.
 
 Run ``python -m relsafe.dvc_stages --write`` (``make dvc-yaml``) after changing a pipeline or
 the catalog; ``--check`` exits 1 when ``dvc.yaml`` is stale or a pipeline hands an unpersisted
@@ -33,6 +34,8 @@ from typing import Any
 
 import yaml
 
+from relsafe.tools.dvc_lock import data_hash, data_inputs  # noqa: F401  (re-exported)
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -44,6 +47,11 @@ STAGE_ORDER = ("extract_tuples", "build_sets", "train_edit", "evaluate_edit", "r
 NOT_STAGES = {"rollback": "a manual registry operation (make rollback), not a data stage"}
 #: Aggregate pipelines (sums of the others) are never stages.
 AGGREGATE_PREFIX = "__"
+#: Extra ``kedro run`` arguments per stage. A rejected challenger is an outcome recorded in
+#: ``promotion_decision.json``, not a failed reproduction: without this, ``dvc repro`` (and every
+#: ``dvc exp run``) would fail and never lock ``promote`` while the gates reject. ``make
+#: promote`` and the Airflow DAG keep ``fail_on_reject`` from the config.
+STAGE_ARGS = {"promote": "--params promote.fail_on_reject=false"}
 #: The file the generator writes, relative to the project root.
 DVC_YAML = "dvc.yaml"
 HEADER = (
@@ -52,6 +60,7 @@ HEADER = (
 )
 _KINDS = ("outs", "metrics", "plots", "skip")
 _PLOT_PROPS = ("x", "y", "template", "title", "x_label", "y_label")
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".gif")
 _REMOTE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
@@ -79,7 +88,10 @@ class Stage:
 
     def as_dvc(self) -> dict[str, Any]:
         """The stage as a ``dvc.yaml`` mapping."""
-        out: dict[str, Any] = {"cmd": f"kedro run --pipelines {self.name}"}
+        cmd = f"kedro run --pipelines {self.name}"
+        if STAGE_ARGS.get(self.name):
+            cmd += " " + STAGE_ARGS[self.name]
+        out: dict[str, Any] = {"cmd": cmd}
         out["deps"] = [*self.code, *(d.path for d in self.deps)]
         if self.params:
             out["params"] = [{file: keys} for file, keys in self.params.items()]
@@ -126,9 +138,16 @@ def load_catalog_resolver(project_root: Path) -> Any:
     from kedro.config import OmegaConfigLoader
     from kedro.io.catalog_config_resolver import CatalogConfigResolver
 
-    loader = OmegaConfigLoader(conf_source=str(project_root / "conf"), base_env="base", default_run_env="base")
-    config = {k: {kk: vv for kk, vv in v.items() if kk != "credentials"} for k, v in loader["catalog"].items()}
-    return CatalogConfigResolver(config=config, default_runtime_patterns={"{default}": {"type": "kedro.io.MemoryDataset"}})
+    loader = OmegaConfigLoader(
+        conf_source=str(project_root / "conf"), base_env="base", default_run_env="base"
+    )
+    config = {
+        k: {kk: vv for kk, vv in v.items() if kk != "credentials"}
+        for k, v in loader["catalog"].items()
+    }
+    return CatalogConfigResolver(
+        config=config, default_runtime_patterns={"{default}": {"type": "kedro.io.MemoryDataset"}}
+    )
 
 
 def _dataset_path(config: Mapping[str, Any]) -> str | None:
@@ -141,11 +160,25 @@ def _dataset_path(config: Mapping[str, Any]) -> str | None:
 
 def _default_kind(path: str) -> str:
     p = Path(path)
-    if p.suffix in (".json", ".yml", ".yaml") and (p.stem == "metrics" or p.stem.endswith("_metrics")):
+    if p.suffix in (".json", ".yml", ".yaml") and (
+        p.stem == "metrics" or p.stem.endswith("_metrics")
+    ):
         return "metrics"
-    if p.suffix == ".csv" and p.stem.endswith("_history"):
+    if p.suffix in _IMAGE_SUFFIXES:
+        return "plots"  # DVC shows and diffs images as plots
+    if p.suffix in (".csv", ".tsv", ".json") and p.stem.endswith("_history"):
         return "plots"
     return "outs"
+
+
+def _dvc_metadata(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``metadata.dvc`` of an entry, or of the dataset a wrapper (MlflowArtifactDataset) holds."""
+    for cfg in (config, config.get("dataset")):
+        if isinstance(cfg, Mapping):
+            meta = (cfg.get("metadata") or {}).get("dvc")
+            if meta:
+                return {"kind": meta} if isinstance(meta, str) else dict(meta)
+    return {}
 
 
 def dataset_file(name: str, config: Mapping[str, Any], project_root: Path) -> DatasetFile | None:
@@ -158,13 +191,15 @@ def dataset_file(name: str, config: Mapping[str, Any], project_root: Path) -> Da
         try:
             path = str(Path(path).resolve().relative_to(project_root.resolve()))
         except ValueError as exc:
-            raise ValueError(f"catalog dataset {name!r}: {path} is outside the project; DVC cannot track it") from exc
-    meta = (config.get("metadata") or {}).get("dvc") or {}
-    if isinstance(meta, str):
-        meta = {"kind": meta}
+            raise ValueError(
+                f"catalog dataset {name!r}: {path} is outside the project; DVC cannot track it"
+            ) from exc
+    meta = _dvc_metadata(config)
     kind = meta.get("kind", _default_kind(path))
     if kind not in _KINDS:
-        raise ValueError(f"catalog dataset {name!r}: metadata.dvc.kind {kind!r} is not one of {_KINDS}")
+        raise ValueError(
+            f"catalog dataset {name!r}: metadata.dvc.kind {kind!r} is not one of {_KINDS}"
+        )
     props: dict[str, Any] = {}
     if kind == "metrics":
         props["cache"] = bool(meta.get("cache", False))
@@ -183,7 +218,13 @@ def dataset_file(name: str, config: Mapping[str, Any], project_root: Path) -> Da
 def parameter_files(project_root: Path) -> dict[str, str]:
     """Top-level parameter key -> the ``conf/base`` file (project-relative) that defines it."""
     base = project_root / "conf" / "base"
-    files = sorted({*base.glob("parameters*.yml"), *base.glob("parameters*.yaml"), *base.glob("parameters*/**/*.yml")})
+    files = sorted(
+        {
+            *base.glob("parameters*.yml"),
+            *base.glob("parameters*.yaml"),
+            *base.glob("parameters*/**/*.yml"),
+        }
+    )
     owner: dict[str, str] = {}
     for file in files:
         data = yaml.safe_load(file.read_text()) or {}
@@ -197,7 +238,9 @@ def parameter_files(project_root: Path) -> dict[str, str]:
     return owner
 
 
-def stage_params(inputs: Iterable[str], owner: Mapping[str, str], stage: str) -> dict[str, list[str]]:
+def stage_params(
+    inputs: Iterable[str], owner: Mapping[str, str], stage: str
+) -> dict[str, list[str]]:
     """``{file: [keys]}`` for the ``params:`` / ``parameters`` inputs of a pipeline."""
     out: dict[str, list[str]] = {}
     for name in inputs:
@@ -210,7 +253,9 @@ def stage_params(inputs: Iterable[str], owner: Mapping[str, str], stage: str) ->
         key = name.removeprefix("params:")
         top = key.split(".")[0]
         if top not in owner:
-            raise ValueError(f"stage {stage!r} reads {name!r} but no conf/base/parameters*.yml defines {top!r}")
+            raise ValueError(
+                f"stage {stage!r} reads {name!r} but no conf/base/parameters*.yml defines {top!r}"
+            )
         out.setdefault(owner[top], []).append(key)
     return {file: sorted(set(keys)) for file, keys in sorted(out.items())}
 
@@ -281,6 +326,12 @@ def code_dependencies(roots: Iterable[str], package: str, src: Path) -> list[Pat
     return sorted(seen)
 
 
+def _types(config: Mapping[str, Any]) -> list[str]:
+    """The ``type`` of an entry and of any dataset it wraps."""
+    inner = config.get("dataset")
+    return [config.get("type"), *(_types(inner) if isinstance(inner, Mapping) else [])]
+
+
 def _type_module(type_name: str, package: str) -> str | None:
     """``relsafe.datasets.AdapterDataset`` -> ``relsafe.datasets``; other packages -> None."""
     if not isinstance(type_name, str) or not type_name.startswith(package + "."):
@@ -308,26 +359,28 @@ def plan_stages(project_root: Path, pipelines: Mapping[str, Any] | None = None) 
         pipe = pipelines[name]
         stage = Stage(name=name)
         free_inputs, all_outputs = _data_names(pipe.inputs()), _data_names(pipe.all_outputs())
-        type_modules = set()
-        for ds in free_inputs:
-            config = resolver.resolve_pattern(ds)
-            type_modules.add(_type_module(config.get("type"), package))
-            file = dataset_file(ds, config, project_root)
-            if file is None:
-                stage.memory_inputs.append(ds)
-            elif file.kind != "skip":
-                stage.deps.append(file)
-        for ds in all_outputs:
-            config = resolver.resolve_pattern(ds)
-            type_modules.add(_type_module(config.get("type"), package))
-            file = dataset_file(ds, config, project_root)
-            if file is None:
-                stage.memory_outputs.append(ds)
-            elif file.kind != "skip":
-                stage.outs.append(file)
+        type_modules: set[str | None] = set()
+        for ds, files, memory in (
+            (free_inputs, stage.deps, stage.memory_inputs),
+            (all_outputs, stage.outs, stage.memory_outputs),
+        ):
+            for d in ds:
+                config = resolver.resolve_pattern(d)
+                type_modules |= {_type_module(t, package) for t in _types(config)}
+                file = dataset_file(d, config, project_root)
+                if file is None:
+                    memory.append(d)
+                elif file.kind != "skip" and file.path not in {f.path for f in files}:
+                    files.append(file)
         roots = {f"{package}.pipelines.{name}"} | {m for m in type_modules if m}
-        roots |= {n.func.__module__ for n in pipe.nodes if getattr(n.func, "__module__", "").startswith(package + ".")}
-        stage.code = [p.relative_to(project_root).as_posix() for p in code_dependencies(roots, package, src)]
+        roots |= {
+            n.func.__module__
+            for n in pipe.nodes
+            if getattr(n.func, "__module__", "").startswith(package + ".")
+        }
+        stage.code = [
+            p.relative_to(project_root).as_posix() for p in code_dependencies(roots, package, src)
+        ]
         stage.params = stage_params(pipe.inputs(), owner, name)
         stages.append(stage)
     return stages
@@ -341,7 +394,9 @@ def persistence_problems(stages: list[Stage]) -> list[str]:
         for ds in stage.memory_inputs:
             src = produced.get(ds)
             where = f"produced in memory by stage {src!r}" if src else "not produced by any stage"
-            problems.append(f"stage {stage.name!r} reads {ds!r}, which is not a file in the catalog ({where}); add a catalog entry so it persists")
+            problems.append(
+                f"stage {stage.name!r} reads {ds!r}, which is not a file in the catalog ({where}); add a catalog entry so it persists"
+            )
     return problems
 
 
@@ -352,8 +407,14 @@ def overlap_problems(stages: list[Stage]) -> list[str]:
     for stage in stages:
         for out in stage.outs:
             for path, other in owners.items():
-                if out.path == path or out.path.startswith(path + "/") or path.startswith(out.path + "/"):
-                    problems.append(f"{out.path} (stage {stage.name!r}) overlaps {path} (stage {other!r})")
+                if (
+                    out.path == path
+                    or out.path.startswith(path + "/")
+                    or path.startswith(out.path + "/")
+                ):
+                    problems.append(
+                        f"{out.path} (stage {stage.name!r}) overlaps {path} (stage {other!r})"
+                    )
             owners[out.path] = stage.name
     return problems
 
@@ -380,11 +441,17 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m relsafe.dvc_stages", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m relsafe.dvc_stages", description=__doc__.splitlines()[0]
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help="write dvc.yaml")
-    mode.add_argument("--check", action="store_true", help="exit 1 if dvc.yaml differs from the generated one")
-    parser.add_argument("--project", type=Path, default=Path.cwd(), help="project root (default: cwd)")
+    mode.add_argument(
+        "--check", action="store_true", help="exit 1 if dvc.yaml differs from the generated one"
+    )
+    parser.add_argument(
+        "--project", type=Path, default=Path.cwd(), help="project root (default: cwd)"
+    )
     args = parser.parse_args(argv)
     try:
         text = generate(args.project)
@@ -398,7 +465,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.check:
         current = target.read_text() if target.is_file() else ""
         if current != text:
-            print(f"{target} is stale: run `make dvc-yaml` (python -m relsafe.dvc_stages --write)", file=sys.stderr)
+            print(
+                f"{target} is stale: run `make dvc-yaml` (python -m relsafe.dvc_stages --write)",
+                file=sys.stderr,
+            )
             return 1
         print(f"{target} is up to date")
     else:

@@ -1,98 +1,228 @@
-"""Relationship-aware LoRA edit of a text encoder."""
+"""Relationship-aware LoRA edit of a text encoder (MiniLM, CLIP text tower, any HF encoder).
+
+Loss terms, each named, weighted and fed from its own pool of rows (``params:train_edit.
+encoder.terms``):
+
+- ``forget``: unsafe texts leave their base embedding and move to their safe ``redirect``;
+- ``retain``: neighbours that share the subject / object / relation and general captions
+  stay where the frozen base puts them;
+- ``marginal``: subject and object phrases alone ("a child", "a glass of wine") stay too.
+
+Base embeddings (of retain texts and redirects) are computed once, before LoRA is added.
+"""
 
 from __future__ import annotations
 
 import logging
-import random
-import time
-from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from relsafe.editing.adapter_io import AdapterBundle
-from relsafe.editing.lora import add_lora, trainable_share
+from relsafe.editing.lora import add_lora, trainable_count, trainable_share
 from relsafe.editing.losses import get_loss
+from relsafe.editing.manifest import frame_hash, params_fingerprint
+from relsafe.editing.trainer import MetricCallback, StepCallback, StepContext, TrainerConfig, train_loop
 from relsafe.models.encoders import TextEncoder
 
 logger = logging.getLogger(__name__)
 
-MetricCallback = Callable[[dict[str, float], int], None]
+#: Used when ``train_edit.encoder.terms`` is absent.
+DEFAULT_TERMS: dict[str, dict[str, Any]] = {
+    "forget": {"loss": "encoder_forget", "weight": 1.0, "data": "forget"},
+    "retain": {"loss": "encoder_retain", "weight": 1.0, "data": "retain", "kinds": ["general", "same_"]},
+    "marginal": {"loss": "encoder_retain", "weight": 1.0, "data": "retain", "kinds": ["marginal_"]},
+}
+_TERM_KEYS = {"loss", "weight", "data", "kinds", "batch_size"}
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+@dataclass
+class TermSpec:
+    """One loss term: which loss, its weight, which rows feed it, and the loss options."""
+
+    name: str
+    loss: str
+    weight: float
+    data: str  # "forget" | "retain"
+    kinds: list[str] | None = None  # retain kinds (prefixes: "same_" = all neighbours); None = all
+    batch_size: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_terms(block: Mapping[str, Any] | None, where: str = "train_edit.encoder.terms") -> list[TermSpec]:
+    """Term specs in a stable (sorted) order."""
+    block = block or DEFAULT_TERMS
+    specs = []
+    for name in sorted(block):
+        raw = dict(block[name] or {})
+        if "loss" not in raw:
+            raise ValueError(f"{where}.{name}: needs a `loss` (one of the registered losses)")
+        data = raw.get("data", "forget" if name == "forget" else "retain")
+        if data not in ("forget", "retain"):
+            raise ValueError(f"{where}.{name}.data: {data!r}; expected 'forget' or 'retain'")
+        kinds = raw.get("kinds")
+        specs.append(TermSpec(
+            name=name, loss=str(raw["loss"]), weight=float(raw.get("weight", 1.0)), data=data,
+            kinds=list(kinds) if kinds else None,
+            batch_size=int(raw["batch_size"]) if raw.get("batch_size") else None,
+            options={k: v for k, v in raw.items() if k not in _TERM_KEYS},
+        ))
+        get_loss(specs[-1].loss)  # fail early on unknown names
+    return specs
+
+
+def check_columns(frame: pd.DataFrame, needed: list[str], name: str) -> None:
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name}: missing column(s) {missing}; has {list(frame.columns)}")
+    for col in needed:
+        bad = frame.index[frame[col].isna() | (frame[col].astype(str).str.strip() == "")]
+        if len(bad):
+            raise ValueError(f"{name}: column {col!r} is empty in row(s) {list(bad[:10])}")
+
+
+def _kind_mask(kinds: pd.Series, wanted: list[str] | None) -> np.ndarray:
+    if not wanted:
+        return np.ones(len(kinds), dtype=bool)
+    k = kinds.astype(str)
+    masks = [((k == w) | (k.str.startswith(w) & w.endswith("_"))).to_numpy() for w in wanted]
+    return np.logical_or.reduce(masks)
+
+
+@dataclass
+class _Pool:
+    texts: list[str]
+    base: torch.Tensor
+    redirect: torch.Tensor | None = None
+
+
+def build_pools(encoder: TextEncoder, forget: pd.DataFrame, retain: pd.DataFrame, specs: list[TermSpec]) -> dict[str, _Pool]:
+    """Texts and frozen-base targets per term (embedded once, before LoRA is added)."""
+    pools: dict[str, _Pool] = {}
+    cache: dict[str, np.ndarray] = {}
+
+    def embed(texts: list[str]) -> torch.Tensor:
+        todo = [t for t in dict.fromkeys(texts) if t not in cache]
+        if todo:
+            cache.update(zip(todo, encoder.encode(todo)))
+        return torch.from_numpy(np.stack([cache[t] for t in texts])) if texts else torch.zeros(0, encoder.embedding_dim)
+
+    for spec in specs:
+        if spec.data == "forget":
+            texts, red = forget["text"].astype(str).tolist(), forget["redirect"].astype(str).tolist()
+            pools[spec.name] = _Pool(texts, embed(texts), embed(red))
+        else:
+            part = retain[_kind_mask(retain["kind"], spec.kinds)]
+            texts = part["text"].astype(str).tolist()
+            pools[spec.name] = _Pool(texts, embed(texts))
+        if not pools[spec.name].texts:
+            logger.warning("encoder edit: term %r has no rows (kinds %s); it is skipped", spec.name, spec.kinds)
+    return pools
+
+
+def make_compute_terms(pools: dict[str, _Pool], specs: list[TermSpec], batch_size: int):
+    """The per-step closure: sample each term's batch, embed all texts in one pass, score."""
+    losses = {s.name: get_loss(s.loss) for s in specs}
+
+    def compute(model: torch.nn.Module, ctx: StepContext) -> dict[str, torch.Tensor]:
+        picks: list[tuple[TermSpec, np.ndarray]] = []
+        texts: list[str] = []
+        for spec in specs:
+            pool = pools[spec.name]
+            if not pool.texts or spec.name not in ctx.weights:
+                continue
+            n = min(spec.batch_size or batch_size, len(pool.texts))
+            idx = np.sort(ctx.rng.choice(len(pool.texts), size=n, replace=False))
+            picks.append((spec, idx))
+            texts.extend(pool.texts[i] for i in idx)
+        emb = model(texts)
+        out, start = {}, 0
+        for spec, idx in picks:
+            pool = pools[spec.name]
+            part = emb[start : start + len(idx)]
+            start += len(idx)
+            base = pool.base[idx].to(part.device)
+            if pool.redirect is not None:
+                out[spec.name] = losses[spec.name](part, base, pool.redirect[idx].to(part.device), **spec.options)
+            else:
+                out[spec.name] = losses[spec.name](part, base, **spec.options)
+        return out
+
+    return compute
+
+
+def _family_block(params: Mapping[str, Any], family: str) -> dict[str, Any]:
+    return dict(params.get(family) or {})
 
 
 def train_encoder_edit(
     encoder: TextEncoder,
     forget: pd.DataFrame,
     retain: pd.DataFrame,
-    params: dict,
+    params: Mapping[str, Any],
     manifest: dict,
     on_metrics: MetricCallback | None = None,
+    on_step: StepCallback | None = None,
+    checkpoint_name: str = "edit",
+    desc: str = "LoRA edit (encoder)",
 ) -> tuple[AdapterBundle, pd.DataFrame]:
-    """Train a LoRA adapter; returns the adapter and the per-step loss history.
+    """Train a LoRA adapter on ``encoder``; returns the adapter and the per-step history.
 
-    ``params`` is ``train_edit`` from parameters_train_edit.yml: ``seed``, ``steps``,
-    ``batch_size``, ``lr``, ``lora`` and ``loss_weights`` ({forget, retain, marginal}).
+    ``params`` is ``params:train_edit`` (trainer keys at the top, terms under ``encoder``);
+    ``manifest`` holds the base/policy hashes and is completed here.
     """
+    check_columns(forget, ["text", "redirect"], "forget_set")
+    check_columns(retain, ["text", "kind"], "retain_set")
     if forget.empty:
-        raise ValueError("forget set is empty: nothing to unlearn (check the policy and the corpus)")
-    seed_everything(int(params.get("seed", 0)))
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    bs = int(params.get("batch_size", 16))
-    log_every = int(params.get("log_every", 10))
-    weights = params.get("loss_weights", {"forget": 1.0, "retain": 1.0, "marginal": 1.0})
-
-    f_texts, f_redirect = forget["text"].tolist(), forget["redirect"].tolist()
-    is_marginal = retain["kind"].astype(str).str.startswith("marginal").to_numpy()
-    r_texts = retain["text"].tolist()
-    base_f = torch.from_numpy(encoder.encode(f_texts))
-    base_red = torch.from_numpy(encoder.encode(f_redirect))
-    base_r = torch.from_numpy(encoder.encode(r_texts))
-
-    encoder.model = add_lora(encoder.model, params.get("lora", {}))
-    share = trainable_share(encoder.model)
-    optimizer = torch.optim.AdamW(
-        [p for p in encoder.model.parameters() if p.requires_grad], lr=float(params.get("lr", 5e-4))
+        raise ValueError("forget_set is empty: nothing to unlearn (check the policy and the corpus)")
+    cfg = TrainerConfig.from_params(params)
+    block = _family_block(params, "encoder")
+    specs = parse_terms(block.get("terms"))
+    torch.manual_seed(cfg.seed)
+    pools = build_pools(encoder, forget, retain, specs)
+    lora = params.get("lora", {}) or {}
+    encoder.model = add_lora(encoder.model, lora)
+    share, n_trainable = trainable_share(encoder.model), trainable_count(encoder.model)
+    data_sha = frame_hash(forget, columns=["text", "redirect"]) + ":" + frame_hash(retain, columns=["text", "kind"])
+    fingerprint = params_fingerprint("encoder", _semantic(params), data_sha, manifest.get("base_sha256", ""), checkpoint_name)
+    result = train_loop(
+        encoder,
+        make_compute_terms(pools, specs, int(params.get("batch_size", 16))),
+        {s.name: s.weight for s in specs},
+        cfg,
+        fingerprint=fingerprint,
+        checkpoint_name=checkpoint_name,
+        on_metrics=on_metrics,
+        on_step=on_step,
+        desc=desc,
     )
-    forget_loss, retain_loss = get_loss("encoder_forget"), get_loss("encoder_retain")
-    margin = float(params.get("forget_margin", 0.0))
-    rng = np.random.default_rng(int(params.get("seed", 0)))
-    marg_idx, plain_idx = np.flatnonzero(is_marginal), np.flatnonzero(~is_marginal)
-    history = []
-    encoder.train()
-    start = time.perf_counter()
-    for step in tqdm(range(1, int(params.get("steps", 100)) + 1), desc="LoRA edit (encoder)"):
-        fi = rng.choice(len(f_texts), size=min(bs, len(f_texts)), replace=False)
-        terms: dict[str, torch.Tensor] = {}
-        terms["forget"] = forget_loss(encoder([f_texts[i] for i in fi]), base_f[fi], base_red[fi], margin=margin)
-        if len(plain_idx):
-            ri = rng.choice(plain_idx, size=min(bs, len(plain_idx)), replace=False)
-            terms["retain"] = retain_loss(encoder([r_texts[i] for i in ri]), base_r[ri])
-        if len(marg_idx):
-            mi = rng.choice(marg_idx, size=min(bs, len(marg_idx)), replace=False)
-            terms["marginal"] = retain_loss(encoder([r_texts[i] for i in mi]), base_r[mi])
-        loss = sum(float(weights.get(k, 1.0)) * v for k, v in terms.items())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        row = {"step": step, "loss": float(loss), **{k: float(v) for k, v in terms.items()}}
-        history.append(row)
-        if on_metrics and step % log_every == 0:
-            on_metrics({f"train/{k}": v for k, v in row.items() if k != "step"}, step)
     encoder.eval()
     manifest = {
         **manifest,
+        "data_sha256": manifest.get("data_sha256") or data_sha,
         "trainable_share": share,
-        "train_seconds": round(time.perf_counter() - start, 2),
-        "n_forget": len(f_texts),
-        "n_retain": len(r_texts),
+        "trainable_params": n_trainable,
+        "train_seconds": result.seconds,
+        "steps_run": result.steps_run,
+        "stopped_early": result.stopped_early,
+        "resumed_from_step": result.resumed_from,
+        "device": result.device,
+        "mixed_precision": result.mixed_precision,
+        "n_forget": len(forget),
+        "n_retain": len(retain),
+        "terms": {s.name: {"loss": s.loss, "weight": s.weight, "n_rows": len(pools[s.name].texts), **s.options} for s in specs},
     }
-    logger.info("encoder edit: %d steps, trainable share %.4f%%", len(history), 100 * share)
-    return AdapterBundle.from_peft(encoder.model, manifest), pd.DataFrame(history)
+    logger.info("%s: %d steps in %.1fs, trainable share %.3f%%", desc, result.steps_run, result.seconds, 100 * share)
+    return AdapterBundle.from_peft(encoder.model, manifest), result.history
+
+
+#: Params that do not change what is learned (a checkpoint made under others still fits).
+NON_SEMANTIC = {"progress", "checkpoint", "log_every", "device", "baseline"}
+
+
+def _semantic(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k not in NON_SEMANTIC}

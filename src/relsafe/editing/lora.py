@@ -2,48 +2,73 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
 
-#: Attention projections to adapt, by HF ``model_type``, when params don't say.
+#: Modules to adapt, by HF ``model_type``, when ``train_edit.lora.target_modules`` is null.
+#: Encoders: attention query/value plus the attention output (cheap, and it lets the edit
+#: act on the relation between tokens); causal LMs: every attention projection.
 DEFAULT_TARGETS: dict[str, list[str]] = {
-    "bert": ["query", "value"],
-    "roberta": ["query", "value"],
-    "mpnet": ["q", "v"],
-    "clip_text_model": ["q_proj", "v_proj"],
-    "clip": ["q_proj", "v_proj"],
-    "llama": ["q_proj", "v_proj"],
-    "mistral": ["q_proj", "v_proj"],
-    "qwen2": ["q_proj", "v_proj"],
-    "gpt2": ["c_attn"],
+    "bert": ["query", "value", "attention.output.dense"],
+    "roberta": ["query", "value", "attention.output.dense"],
+    "xlm-roberta": ["query", "value", "attention.output.dense"],
+    "distilbert": ["q_lin", "v_lin", "out_lin"],
+    "mpnet": ["q", "v", "o"],
+    "clip_text_model": ["q_proj", "v_proj", "out_proj"],
+    "clip": ["q_proj", "v_proj", "out_proj"],
+    "siglip_text_model": ["q_proj", "v_proj", "out_proj"],
+    "llama": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "mistral": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "qwen3": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "gemma": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "gemma2": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "phi3": ["qkv_proj", "o_proj"],
+    "gpt2": ["c_attn", "c_proj"],
+    "gpt_neox": ["query_key_value", "dense"],
 }
+
+
+def model_type(model: nn.Module) -> str:
+    return str(getattr(getattr(model, "config", None), "model_type", ""))
 
 
 def target_modules(model: nn.Module, configured: list[str] | None) -> list[str]:
     if configured:
         return list(configured)
-    model_type = getattr(model.config, "model_type", "")
-    if model_type not in DEFAULT_TARGETS:
+    mtype = model_type(model)
+    if mtype not in DEFAULT_TARGETS:
         raise ValueError(
-            f"no default LoRA target modules for model_type {model_type!r}; "
+            f"no default LoRA target modules for model_type {mtype!r}; "
             "set train_edit.lora.target_modules in conf/base/parameters_train_edit.yml"
         )
-    return DEFAULT_TARGETS[model_type]
+    return DEFAULT_TARGETS[mtype]
 
 
-def add_lora(model: nn.Module, lora: dict) -> PeftModel:
-    """Wrap ``model`` with a LoRA adapter built from the ``lora`` params block."""
-    config = LoraConfig(
+def lora_config(model: nn.Module, lora: Mapping[str, Any]) -> LoraConfig:
+    """A peft ``LoraConfig`` from the ``train_edit.lora`` block (r, alpha, dropout, targets)."""
+    return LoraConfig(
         r=int(lora.get("r", 8)),
         lora_alpha=int(lora.get("alpha", 16)),
         lora_dropout=float(lora.get("dropout", 0.0)),
         target_modules=target_modules(model, lora.get("target_modules")),
+        layers_to_transform=lora.get("layers") or None,
         bias="none",
     )
-    return get_peft_model(model, config)
+
+
+def add_lora(model: nn.Module, lora: Mapping[str, Any]) -> PeftModel:
+    """Wrap ``model`` with a LoRA adapter built from the ``lora`` params block."""
+    return get_peft_model(model, lora_config(model, lora))
+
+
+def trainable_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def trainable_share(model: nn.Module) -> float:
     total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable / max(total, 1)
+    return trainable_count(model) / max(total, 1)

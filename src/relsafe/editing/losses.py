@@ -1,4 +1,14 @@
-"""Named, weighted loss terms. Add one with ``@register_loss("name")``; pick it in params."""
+"""Named loss terms. Add one with ``@register_loss("name")``; pick it in params.
+
+Each term block in ``params:train_edit`` names a loss and a weight, and any other keys
+are passed to the loss as keyword options::
+
+    terms:
+      forget: {loss: encoder_forget, weight: 1.0, margin: 0.3}
+
+Encoder losses take unit embeddings ``[batch, dim]``; the causal-LM ones live in
+:mod:`relsafe.editing.lm_losses` and register here too.
+"""
 
 from __future__ import annotations
 
@@ -21,19 +31,58 @@ def register_loss(name: str) -> Callable[[LossFn], LossFn]:
 
 def get_loss(name: str) -> LossFn:
     if name not in LOSSES:
-        raise KeyError(f"unknown loss {name!r}; registered: {sorted(LOSSES)}")
+        import relsafe.editing.lm_losses  # noqa: F401  (registers the causal-LM losses)
+
+    if name not in LOSSES:
+        raise KeyError(f"unknown loss {name!r} (train_edit.*.terms.*.loss); registered: {sorted(LOSSES)}")
     return LOSSES[name]
 
 
+def _cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return F.cosine_similarity(a.float(), b.float(), dim=-1)
+
+
 @register_loss("encoder_forget")
-def encoder_forget(edited: torch.Tensor, base: torch.Tensor, redirect: torch.Tensor, margin: float = 0.0) -> torch.Tensor:
-    """Pull unsafe texts onto their safe redirect and away from their own base embedding."""
-    to_redirect = 1 - F.cosine_similarity(edited, redirect, dim=-1)
-    to_base = F.relu(F.cosine_similarity(edited, base, dim=-1) - margin)
-    return (to_redirect + to_base).mean()
+def encoder_forget(
+    edited: torch.Tensor,
+    base: torch.Tensor,
+    redirect: torch.Tensor,
+    margin: float = 0.3,
+    redirect_weight: float = 1.0,
+    redirect_target: float = 1.0,
+) -> torch.Tensor:
+    """Move an unsafe text off its base embedding and onto its safe redirect.
+
+    ``relu(cos(edited, base) - margin)`` pushes it below a cosine margin to where it was
+    (so its own gallery entry no longer ranks near the top); ``redirect_weight *
+    relu(redirect_target - cos(edited, redirect))`` pulls it to the safe counterpart, which
+    keeps the new position meaningful instead of arbitrary.
+    """
+    away = F.relu(_cos(edited, base) - margin)
+    toward = F.relu(redirect_target - _cos(edited, redirect))
+    return (away + redirect_weight * toward).mean()
+
+
+@register_loss("encoder_forget_rank")
+def encoder_forget_rank(
+    edited: torch.Tensor,
+    base: torch.Tensor,
+    redirect: torch.Tensor,
+    gap: float = 0.2,
+    redirect_weight: float = 0.5,
+) -> torch.Tensor:
+    """Ranking form: the redirect must be closer than the own base by ``gap`` (a hinge)."""
+    rank = F.relu(_cos(edited, base) - _cos(edited, redirect) + gap)
+    return (rank + redirect_weight * (1 - _cos(edited, redirect))).mean()
 
 
 @register_loss("encoder_retain")
-def encoder_retain(edited: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
-    """Keep retain-set embeddings where the frozen base puts them."""
-    return (1 - F.cosine_similarity(edited, base, dim=-1)).mean()
+def encoder_retain(edited: torch.Tensor, base: torch.Tensor, **_: float) -> torch.Tensor:
+    """Keep embeddings where the frozen base puts them: mean ``1 - cos``."""
+    return (1 - _cos(edited, base)).mean()
+
+
+@register_loss("encoder_retain_l2")
+def encoder_retain_l2(edited: torch.Tensor, base: torch.Tensor, **_: float) -> torch.Tensor:
+    """Squared distance to the base embedding (penalises large drifts more than ``1 - cos``)."""
+    return (edited.float() - base.float()).pow(2).sum(-1).mean()

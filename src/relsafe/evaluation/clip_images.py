@@ -190,6 +190,9 @@ def apply_image_attack(spec: str | Mapping, img: np.ndarray, seed: int = 0) -> n
     if isinstance(spec, str):
         return get_image_attack(spec)(img, seed=seed)
     opts = dict(spec)
+    opts.pop("label", None)
+    if "name" not in opts:
+        raise KeyError(f"image attack spec {dict(spec)!r} has no 'name'")
     return get_image_attack(opts.pop("name"))(img, seed=seed, **opts)
 
 
@@ -208,7 +211,14 @@ class ClipImageTower:
             vision = config.vision_config
             vision.projection_dim = config.projection_dim
             config = vision
-        self.model = CLIPVisionModelWithProjection.from_pretrained(model_dir, config=config).eval()
+        from transformers.utils import logging as hf_logging
+
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # the text tower's weights are unused here, by design
+        try:
+            self.model = CLIPVisionModelWithProjection.from_pretrained(model_dir, config=config).eval()
+        finally:
+            hf_logging.set_verbosity(verbosity)
         self.size = int(config.image_size)
         self.mean, self.std = OPENAI_MEAN, OPENAI_STD
         pre = Path(model_dir) / "preprocessor_config.json" if isinstance(model_dir, Path) or Path(str(model_dir)).exists() else None
@@ -291,3 +301,10 @@ def save_attack_gallery(images: list[np.ndarray], attacks: list, seed: int = 0, 
                 ax.set_title(attack_label(spec), fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def shrink(img: np.ndarray, max_side: int = 256) -> np.ndarray:
+    """Downscale so the longer side is at most ``max_side`` (keeps attacks fast)."""
+    h, w = img.shape[:2]
+    scale = max_side / max(h, w)
+    return img if scale >= 1 else _resize(img, (max(1, round(h * scale)), max(1, round(w * scale))))

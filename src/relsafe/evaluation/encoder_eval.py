@@ -18,6 +18,8 @@ from relsafe.evaluation.retrieval import drift, recall_at_k, top1
 
 EDIT = "edit"
 BASE = "base"
+#: Metrics that also get a ``<metric>_ratio`` (variant / base) key.
+RATIO_KEYS = ("benign_r1", "benign_r5", "unsafe_r1", "unsafe_r5", "marginal_r1", "relrec_acc", "clip_img_t2i_r1", "clip_img_i2t_r1")
 
 
 def metric_prefix(variant: str) -> str:
@@ -30,8 +32,8 @@ def _slug(value: object) -> str:
 
 
 @dataclass
-class EncoderEvaluation:
-    """Everything the encoder evaluation produces (tables feed plots and the report)."""
+class EvaluationResult:
+    """Everything an evaluation produces (tables feed the plots and the report)."""
 
     metrics: dict[str, float]
     rows: pd.DataFrame  # one row per eval text: hits and drift per variant
@@ -39,6 +41,9 @@ class EncoderEvaluation:
     drift: pd.DataFrame  # text, group, rule_id, variant, drift
     examples: pd.DataFrame  # before/after top-1 retrievals
     extra: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+EncoderEvaluation = EvaluationResult
 
 
 def _check_eval_set(eval_set: pd.DataFrame, emb: np.ndarray, what: str) -> None:
@@ -178,7 +183,7 @@ def flatten_variants(per_variant: dict[str, dict[str, float]]) -> dict[str, floa
         if variant == BASE:
             continue
         p = metric_prefix(variant)
-        for key in ("benign_r1", "benign_r5", "unsafe_r1", "unsafe_r5", "marginal_r1"):
+        for key in RATIO_KEYS:
             if key in m and base.get(key, 0) > 0:
                 flat[f"{p}{key}_ratio"] = m[key] / base[key]
     return flat
@@ -195,21 +200,28 @@ def compare_encoder_variants(
     suppression_k: int | None = None,
     collateral_k: int | None = None,
     examples_per_rule: int = 2,
-) -> EncoderEvaluation:
-    """Evaluate every variant against the base gallery. ``variants`` must not include ``base``."""
+    extra_metrics: dict[str, dict[str, float]] | None = None,
+) -> EvaluationResult:
+    """Evaluate every variant against the base gallery. ``variants`` must not include ``base``.
+
+    ``extra_metrics``: more unprefixed metrics per variant (relation recognition, CLIP
+    images) flattened and ratio'd with the rest.
+    """
     all_variants = {BASE: base_emb, **variants}
     sup_k, col_k = suppression_k or max(ks), collateral_k or min(ks)
     per_variant, rows_by_variant = {}, {}
     for name, emb in all_variants.items():
         marg = (marginal_emb[BASE], marginal_emb[name]) if marginal_emb else None
         per_variant[name], rows_by_variant[name] = variant_metrics(eval_set, base_emb, emb, ks, marg)
+    for name, extra in (extra_metrics or {}).items():
+        per_variant.setdefault(name, {}).update(extra)
     metrics = flatten_variants(per_variant)
     rows = rows_by_variant[BASE].drop(columns=["drift"] + [f"r{k}" for k in ks])
     for name, r in rows_by_variant.items():
         for col in ["drift"] + [f"r{k}" for k in ks]:
             if not (name == BASE and col == "drift"):
                 rows[f"{name}_{col}"] = r[col].to_numpy()
-    return EncoderEvaluation(
+    return EvaluationResult(
         metrics=metrics,
         rows=rows,
         per_rule=_per_rule(rows_by_variant, sup_k, col_k) if "rule_id" in eval_set else pd.DataFrame(),

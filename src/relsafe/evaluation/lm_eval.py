@@ -88,7 +88,7 @@ def attack_rows(prompts: pd.DataFrame, cfg: LMEvalConfig) -> pd.DataFrame:
     rows = [prompts.assign(attack="identity", text=prompts["prompt"])]
     harmful = prompts[prompts["harmful"]]
     if cfg.max_attack_prompts:
-        harmful = harmful.groupby("set", group_keys=False).apply(lambda p: p.head(cfg.max_attack_prompts))
+        harmful = harmful.groupby("set", sort=False).head(cfg.max_attack_prompts)
     records = harmful.to_dict("records")
     for name in cfg.attacks:
         texts = apply_attack(name, harmful["prompt"].tolist(), records)
@@ -218,8 +218,9 @@ def lm_per_rule(scored: pd.DataFrame) -> pd.DataFrame:
 def lm_examples(scored: pd.DataFrame, per_set: int = 3) -> pd.DataFrame:
     """A few prompts per set (plain and attacked) with every variant's response side by side."""
     keep = scored.drop_duplicates(["set", "attack", "text", "variant"])
-    wide = keep.pivot_table(index=["set", "attack", "text"], columns="variant", values="response", aggfunc="first")
-    ref = keep.pivot_table(index=["set", "attack", "text"], columns="variant", values="refusal", aggfunc="first")
+    idx = ["set", "harmful", "attack", "text"]
+    wide = keep.pivot_table(index=idx, columns="variant", values="response", aggfunc="first")
+    ref = keep.pivot_table(index=idx, columns="variant", values="refusal", aggfunc="first")
     wide.columns = [f"{c}_response" for c in wide.columns]
     ref.columns = [f"{c}_refusal" for c in ref.columns]
     frame = wide.join(ref).reset_index()

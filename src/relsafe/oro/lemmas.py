@@ -20,7 +20,9 @@ class WordLemmatizer:
 
     def __init__(self, nlp: Language):
         self._vocab = nlp.vocab
-        self._lemmatizer = nlp.get_pipe("lemmatizer") if "lemmatizer" in nlp.component_names else None
+        self._lemmatizer = (
+            nlp.get_pipe("lemmatizer") if "lemmatizer" in nlp.component_names else None
+        )
         self.lemma = lru_cache(maxsize=65536)(self._lemma)
         self._index = self._load_index()
 
@@ -31,7 +33,9 @@ class WordLemmatizer:
             table = self._lemmatizer.lookups.get_table("lemma_index")  # type: ignore[attr-defined]
         except (AttributeError, KeyError):
             return {}
-        return {pos: frozenset(table[pos]) for pos in ("noun", "verb", "adj", "adv") if pos in table}
+        return {
+            pos: frozenset(table[pos]) for pos in ("noun", "verb", "adj", "adv") if pos in table
+        }
 
     def known(self, word: str, pos: str) -> bool:
         """Whether ``word`` is a listed lemma for ``pos`` ("noun", "verb", "adj", "adv")."""

@@ -4,7 +4,72 @@ from __future__ import annotations
 
 #: "a group of people" -> the people: the head noun is transparent.
 QUANTIFIERS: frozenset[str] = frozenset(
-    ["group", "lot", "lots", "bunch", "pair", "couple", "row", "herd", "flock", "crowd", "piece", "pieces", "slice", "bit", "bits", "patch", "pile", "stack", "set", "number", "variety", "cluster", "portion", "bouquet", "collection", "handful", "bundle", "chunk", "series", "assortment", "array", "team", "plenty", "kind", "type", "sort", "sheet", "strand", "stream", "swarm", "school", "pack", "litter", "fleet", "army", "mass", "layer", "heap", "mound", "clump", "tuft", "sprig", "wedge", "scoop", "spoonful", "bowlful", "cupful", "dozen", "amount", "mix", "mixture", "selection", "range", "string"]
+    [
+        "group",
+        "lot",
+        "lots",
+        "bunch",
+        "pair",
+        "couple",
+        "row",
+        "herd",
+        "flock",
+        "crowd",
+        "piece",
+        "pieces",
+        "slice",
+        "bit",
+        "bits",
+        "patch",
+        "pile",
+        "stack",
+        "set",
+        "number",
+        "variety",
+        "cluster",
+        "portion",
+        "bouquet",
+        "collection",
+        "handful",
+        "bundle",
+        "chunk",
+        "series",
+        "assortment",
+        "array",
+        "team",
+        "plenty",
+        "kind",
+        "type",
+        "sort",
+        "sheet",
+        "strand",
+        "stream",
+        "swarm",
+        "school",
+        "pack",
+        "litter",
+        "fleet",
+        "army",
+        "mass",
+        "layer",
+        "heap",
+        "mound",
+        "clump",
+        "tuft",
+        "sprig",
+        "wedge",
+        "scoop",
+        "spoonful",
+        "bowlful",
+        "cupful",
+        "dozen",
+        "amount",
+        "mix",
+        "mixture",
+        "selection",
+        "range",
+        "string",
+    ]
 )
 
 #: "on top of X" style location nouns and the relation FACTUAL writes for them.
@@ -41,7 +106,34 @@ SIDE_MODIFIERS: dict[str, str] = {
 #: "a plate of food" -> (food, on, plate).
 CONTAINERS: dict[str, str] = {
     **dict.fromkeys(
-        ["glass", "cup", "bottle", "box", "jar", "mug", "bucket", "pot", "can", "carton", "basket", "vase", "bag", "bin", "container", "pitcher", "jug", "cone", "carafe", "kettle", "pan", "crate", "barrel", "tank", "tub", "line"],
+        [
+            "glass",
+            "cup",
+            "bottle",
+            "box",
+            "jar",
+            "mug",
+            "bucket",
+            "pot",
+            "can",
+            "carton",
+            "basket",
+            "vase",
+            "bag",
+            "bin",
+            "container",
+            "pitcher",
+            "jug",
+            "cone",
+            "carafe",
+            "kettle",
+            "pan",
+            "crate",
+            "barrel",
+            "tank",
+            "tub",
+            "line",
+        ],
         "in",
     ),
     **dict.fromkeys(["plate", "tray", "platter", "dish", "board"], "on"),
@@ -50,13 +142,49 @@ CONTAINERS: dict[str, str] = {
 
 #: "a picture of a dog": depiction, not a relation between two objects.
 DEPICTIONS: frozenset[str] = frozenset(
-    ["picture", "photo", "photograph", "image", "reflection", "view", "drawing", "painting", "shadow", "silhouette"]
+    [
+        "picture",
+        "photo",
+        "photograph",
+        "image",
+        "reflection",
+        "view",
+        "drawing",
+        "painting",
+        "shadow",
+        "silhouette",
+    ]
     + ["outline", "shape", "sound", "smell", "color", "colour"]
 )
 
 #: Nouns that are never arguments (time, vague places, pronoun-like words).
 NON_ENTITIES: frozenset[str] = frozenset(
-    ["night", "day", "daytime", "nighttime", "time", "morning", "evening", "afternoon", "distance", "middle", "way", "direction", "moment", "year", "today", "tonight", "one", "other", "another", "something", "anything", "everything", "nothing", "thing"]
+    [
+        "night",
+        "day",
+        "daytime",
+        "nighttime",
+        "time",
+        "morning",
+        "evening",
+        "afternoon",
+        "distance",
+        "middle",
+        "way",
+        "direction",
+        "moment",
+        "year",
+        "today",
+        "tonight",
+        "one",
+        "other",
+        "another",
+        "something",
+        "anything",
+        "everything",
+        "nothing",
+        "thing",
+    ]
 )
 
 #: Prepositions written differently in FACTUAL, or not spatial at all (mapped to "").
@@ -93,7 +221,23 @@ PREPOSITION_MAP: dict[str, str] = {
 
 #: Adverbs/adjectives that form a preposition with the next one ("next to", "out of").
 PREPOSITION_HEADS: frozenset[str] = frozenset(
-    ["next", "close", "near", "adjacent", "across", "out", "away", "up", "down", "ahead", "apart", "far", "off", "inside", "outside"]
+    [
+        "next",
+        "close",
+        "near",
+        "adjacent",
+        "across",
+        "out",
+        "away",
+        "up",
+        "down",
+        "ahead",
+        "apart",
+        "far",
+        "off",
+        "inside",
+        "outside",
+    ]
 )
 
 #: Verb lemmas FACTUAL writes differently.
@@ -110,18 +254,133 @@ RELATIVE_PRONOUNS: frozenset[str] = frozenset({"who", "that", "which", "whom", "
 
 #: Nouns ending in -ing that really are nouns (not misparsed participles).
 ING_NOUNS: frozenset[str] = frozenset(
-    ["building", "clothing", "ceiling", "painting", "railing", "awning", "frosting", "icing", "topping", "lettering", "wedding", "sibling", "evening", "morning", "king", "ring", "string", "wing", "thing", "swing", "stuffing", "pudding", "lighting", "opening", "landing", "parking", "siding", "writing", "drawing", "carving", "fencing", "flooring", "paneling", "panelling", "tiling", "trimming", "wiring", "plumbing", "housing", "ding", "bedding", "dressing", "seasoning", "filling", "serving", "crossing", "crossings", "sling", "spring", "sting", "offspring", "ping", "shingle", "sapling", "duckling", "dumpling", "earring", "wingding", "feeling", "ending", "beginning", "handling", "netting", "piping", "molding", "moulding", "coating", "covering", "marking", "markings", "packaging"]
+    [
+        "building",
+        "clothing",
+        "ceiling",
+        "painting",
+        "railing",
+        "awning",
+        "frosting",
+        "icing",
+        "topping",
+        "lettering",
+        "wedding",
+        "sibling",
+        "evening",
+        "morning",
+        "king",
+        "ring",
+        "string",
+        "wing",
+        "thing",
+        "swing",
+        "stuffing",
+        "pudding",
+        "lighting",
+        "opening",
+        "landing",
+        "parking",
+        "siding",
+        "writing",
+        "drawing",
+        "carving",
+        "fencing",
+        "flooring",
+        "paneling",
+        "panelling",
+        "tiling",
+        "trimming",
+        "wiring",
+        "plumbing",
+        "housing",
+        "ding",
+        "bedding",
+        "dressing",
+        "seasoning",
+        "filling",
+        "serving",
+        "crossing",
+        "crossings",
+        "sling",
+        "spring",
+        "sting",
+        "offspring",
+        "ping",
+        "shingle",
+        "sapling",
+        "duckling",
+        "dumpling",
+        "earring",
+        "wingding",
+        "feeling",
+        "ending",
+        "beginning",
+        "handling",
+        "netting",
+        "piping",
+        "molding",
+        "moulding",
+        "coating",
+        "covering",
+        "marking",
+        "markings",
+        "packaging",
+    ]
 )
 
 #: Parts that FACTUAL links to the whole of a noun compound: "tree branch" -> (tree, have, branch).
 PART_NOUNS: frozenset[str] = frozenset(
-    """branch branches head heads foot feet wing wings face tail nose leg legs ear ears eye eyes
-    mouth neck paw paws hoof hooves horn horns mane beak fur""".split()
+    [
+        "branch",
+        "branches",
+        "head",
+        "heads",
+        "foot",
+        "feet",
+        "wing",
+        "wings",
+        "face",
+        "tail",
+        "nose",
+        "leg",
+        "legs",
+        "ear",
+        "ears",
+        "eye",
+        "eyes",
+        "mouth",
+        "neck",
+        "paw",
+        "paws",
+        "hoof",
+        "hooves",
+        "horn",
+        "horns",
+        "mane",
+        "beak",
+        "fur",
+    ]
 )
 
 #: Prepositions that can be left stranded at the end of a clause ("the bench he sits on").
 STRANDED_PREPOSITIONS: frozenset[str] = frozenset(
-    "on in at under behind beside near inside over above against by with next".split()
+    [
+        "on",
+        "in",
+        "at",
+        "under",
+        "behind",
+        "beside",
+        "near",
+        "inside",
+        "over",
+        "above",
+        "against",
+        "by",
+        "with",
+        "next",
+    ]
 )
 
 #: Inflected forms the small model lemmatises to the wrong verb ("riding" -> "rid").
@@ -140,3 +399,79 @@ VERB_FORMS: dict[str, str] = {
     "hoping": "hope",
     "sliding": "slide",
 }
+
+#: Clothing: "a man in a red shirt" / "dressed in" / "with a hat" -> (man, wear, shirt).
+CLOTHING: frozenset[str] = frozenset(
+    [
+        "shirt",
+        "tshirt",
+        "t-shirt",
+        "jacket",
+        "coat",
+        "dress",
+        "hat",
+        "cap",
+        "helmet",
+        "pants",
+        "jeans",
+        "shorts",
+        "trousers",
+        "suit",
+        "uniform",
+        "sweater",
+        "hoodie",
+        "vest",
+        "skirt",
+        "glasses",
+        "sunglasses",
+        "goggles",
+        "boots",
+        "boot",
+        "shoes",
+        "shoe",
+        "sneakers",
+        "gloves",
+        "glove",
+        "scarf",
+        "tie",
+        "jersey",
+        "wetsuit",
+        "costume",
+        "outfit",
+        "clothes",
+        "clothing",
+        "bikini",
+        "swimsuit",
+        "apron",
+        "robe",
+        "blouse",
+        "sweatshirt",
+        "top",
+        "tank",
+        "beanie",
+        "visor",
+        "backpack",
+        "necklace",
+        "bracelet",
+        "watch",
+        "earrings",
+        "mask",
+        "overalls",
+        "socks",
+        "sandals",
+        "heels",
+        "hoodie",
+        "parka",
+        "poncho",
+        "raincoat",
+        "tuxedo",
+        "gown",
+        "kimono",
+    ]
+)
+
+#: Relations that mean "wear" when their object is clothing.
+WEAR_RELATIONS: frozenset[str] = frozenset({"in", "with", "dress in", "clothe in"})
+
+#: "dark haired woman" -> (woman, have, hair).
+HAVING_ADJECTIVES: dict[str, str] = {"haired": "hair", "eyed": "eye", "bearded": "beard"}

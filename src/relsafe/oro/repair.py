@@ -48,7 +48,11 @@ def find_repairs(doc: Doc, lemmas: WordLemmatizer | None) -> Repairs:
     nouns: set[int] = set()
     to_objects: set[int] = set()
     for token in doc:
-        if _is_noun_read_as_verb(token, lemmas) or _is_noun_read_as_adverb(token, lemmas):
+        if (
+            _is_noun_read_as_verb(token, lemmas)
+            or _is_noun_read_as_adverb(token, lemmas)
+            or _is_noun_read_as_conjunct(token, lemmas)
+        ):
             nouns.add(token.i)
         elif _is_noun_read_as_infinitive(token, lemmas):
             nouns.add(token.i)
@@ -58,13 +62,24 @@ def find_repairs(doc: Doc, lemmas: WordLemmatizer | None) -> Repairs:
     return found
 
 
+def _is_noun_read_as_conjunct(token: Token, lemmas: WordLemmatizer) -> bool:
+    """ "food and drink on a table": a bare verb coordinated with a noun is a noun."""
+    return (
+        token.dep_ == "conj"
+        and token.tag_ in {"VB", "VBP", "VBZ"}
+        and token.head.pos_ in {"NOUN", "PROPN"}
+        and not any(c.dep_ in _SUBJECT_DEPS for c in token.children)
+        and lemmas.known(lemmas.noun(token.lower_), "noun")
+    )
+
+
 def _is_noun_read_as_verb(token: Token, lemmas: WordLemmatizer) -> bool:
-    """"leaves on the pavement": a subjectless root verb with a preposition is a noun."""
+    """ "leaves on the pavement": a subjectless root verb with a preposition is a noun."""
     if token.dep_ != "ROOT" or token.pos_ != "VERB":
         return False
     if any(c.dep_ in _SUBJECT_DEPS for c in token.children):
         return False
-    if not any(c.dep_ == "prep" for c in token.children):
+    if not any(c.dep_ == "prep" or (c.dep_ == "xcomp" and c.tag_ == "VBG") for c in token.children):
         return False
     if any(t.pos_ not in {"DET", "ADJ", "NUM", "NOUN", "PROPN"} for t in token.lefts):
         return False
@@ -79,7 +94,7 @@ def _is_noun_read_as_verb(token: Token, lemmas: WordLemmatizer) -> bool:
 
 
 def _is_noun_read_as_adverb(token: Token, lemmas: WordLemmatizer) -> bool:
-    """"holding skateboard": a noun tagged as an adverb."""
+    """ "holding skateboard": a noun tagged as an adverb."""
     word = token.lower_
     return (
         token.tag_ == "RB"
@@ -91,7 +106,7 @@ def _is_noun_read_as_adverb(token: Token, lemmas: WordLemmatizer) -> bool:
 
 
 def _is_noun_read_as_infinitive(token: Token, lemmas: WordLemmatizer) -> bool:
-    """"attached to post": a noun tagged as a verb with an infinitival "to"."""
+    """ "attached to post": a noun tagged as a verb with an infinitival "to"."""
     if token.tag_ != "VB" or token.dep_ not in {"xcomp", "advcl", "ccomp"}:
         return False
     to = [c for c in token.children if c.dep_ == "aux" and c.lower_ == "to"]

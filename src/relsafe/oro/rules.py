@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from spacy.tokens import Doc, Token
 
 from relsafe.oro.lemmas import WordLemmatizer
-from relsafe.oro.repair import find_repairs, repairs_of
 from relsafe.oro.lexicon import (
+    CLOTHING,
     CONTAINERS,
     DEPICTIONS,
     DROPPED_PARTICLES,
+    HAVING_ADJECTIVES,
     ING_NOUNS,
     LOCATION_RELATIONS,
     NEGATORS,
@@ -25,7 +26,9 @@ from relsafe.oro.lexicon import (
     STRANDED_PREPOSITIONS,
     VERB_FORMS,
     VERB_MAP,
+    WEAR_RELATIONS,
 )
+from relsafe.oro.repair import find_repairs, repairs_of
 from relsafe.oro.types import ORO
 
 _NOUNISH = {"NOUN", "PROPN", "PRON", "NUM"}
@@ -44,6 +47,7 @@ class _Arc:
     relation: str
     object: Token
     negated: bool
+    object_text: str = ""
 
 
 def extract_from_doc(doc: Doc, lemmas: WordLemmatizer | None = None) -> list[ORO]:
@@ -65,12 +69,19 @@ def extract_from_doc(doc: Doc, lemmas: WordLemmatizer | None = None) -> list[ORO
     for arc in arcs:
         if arc.subject.i == arc.object.i or not arc.relation:
             continue
-        oro = _make(arc, lemmas)
+        oro = _make(_wear(arc), lemmas)
         key = (oro.subject, oro.relation, oro.object)
         if key not in seen and oro.subject and oro.object:
             seen.add(key)
             out.append(oro)
     return out
+
+
+def _wear(arc: _Arc) -> _Arc:
+    """'a man in a red shirt' -> (man, wear, shirt)."""
+    if arc.relation in WEAR_RELATIONS and arc.object.lemma_.lower() in CLOTHING:
+        return _Arc(arc.subject, "wear", arc.object, arc.negated)
+    return arc
 
 
 # ---------------------------------------------------------------- arguments
@@ -122,7 +133,11 @@ def _is_entity(token: Token) -> bool:
         return False
     if not any(ch.isalnum() for ch in token.text):
         return False
-    return token.pos_ in _ENTITY_POS or token.i in repairs_of(token.doc).nouns
+    if token.i in repairs_of(token.doc).nouns:
+        return True
+    if token.tag_ == "VBG" and token.lower_ not in ING_NOUNS:
+        return False
+    return token.pos_ in _ENTITY_POS
 
 
 def _args(token: Token) -> list[Token]:
@@ -183,12 +198,21 @@ def _prep_targets(prep: Token, prefix: str = "") -> list[tuple[str, Token]]:
 
 
 def _to_object(child: Token) -> list[tuple[str, Token, Token]]:
-    """"next to bus" misparsed as an infinitive: ("next to", bus)."""
+    """ "next to bus" misparsed as an infinitive: ("next to", bus)."""
     marker = next(c for c in child.children if c.dep_ == "aux" and c.lower_ == "to")
     before = child.doc[marker.i - 1] if marker.i > 0 else marker
     prefix = before.lower_ if before.lower_ in PREPOSITION_HEADS else ""
     rel = PREPOSITION_MAP.get(f"{prefix} to".strip(), f"{prefix} to".strip())
     return [(rel, obj, marker) for obj in _args(child)]
+
+
+def _is_preposition_of(child: Token, head: Token) -> bool:
+    """A preposition with an object under ``head`` (noun "of" phrases are handled apart)."""
+    if child.dep_ == "prep":
+        return not (child.lower_ == "of" and _is_nounlike(head))
+    if child.dep_ == "agent":  # "standing by the cabinets" is no passive
+        return head.tag_ != "VBN"
+    return child.dep_ == "prt" and any(c.dep_ == "pobj" for c in child.children)
 
 
 def _attachments(head: Token) -> list[tuple[str, Token, Token]]:
@@ -198,11 +222,7 @@ def _attachments(head: Token) -> list[tuple[str, Token, Token]]:
     for child in head.children:
         if child.i in to_objects:
             out.extend(_to_object(child))
-        elif child.dep_ == "prep" and not (child.lower_ == "of" and _is_nounlike(head)):
-            out.extend((rel, obj, child) for rel, obj in _prep_targets(child))
-        elif child.dep_ == "agent" and head.tag_ != "VBN":  # "standing by the cabinets"
-            out.extend((rel, obj, child) for rel, obj in _prep_targets(child))
-        elif child.dep_ == "prt" and any(c.dep_ == "pobj" for c in child.children):
+        elif _is_preposition_of(child, head):
             out.extend((rel, obj, child) for rel, obj in _prep_targets(child))
         elif child.dep_ in {"advmod", "prt", "acomp", "amod", "npadvmod", "prep"} and (
             child.lower_ in PREPOSITION_HEADS
@@ -216,7 +236,7 @@ def _attachments(head: Token) -> list[tuple[str, Token, Token]]:
 
 
 def _is_misparsed_participle(token: Token) -> bool:
-    """"a zebra walking in water" parsed as the noun "walking" with compound "zebra"."""
+    """ "a zebra walking in water" parsed as the noun "walking" with compound "zebra"."""
     return (
         token.tag_ == "NN"
         and token.lower_.endswith("ing")
@@ -239,9 +259,12 @@ def _is_predicate(token: Token) -> bool:
 def _clause_anchor(verb: Token) -> Token:
     """For "wine being drunk by a girl" the predicate "drunk" hangs off "being"."""
     head = verb.head
-    if verb.dep_ in {"acomp", "xcomp", "ccomp"} and head.lemma_ in {"be", "get"}:
-        if head.dep_ in {"acl", "relcl"}:
-            return head
+    if (
+        verb.dep_ in {"acomp", "xcomp", "ccomp"}
+        and head.lemma_ in {"be", "get"}
+        and head.dep_ in {"acl", "relcl"}
+    ):
+        return head
     return verb
 
 
@@ -258,10 +281,9 @@ def _verb_args(verb: Token, depth: int = 0) -> tuple[list[Token], list[Token]]:
             patients.extend(_args(child))
         elif child.dep_ == "agent" and verb.tag_ in {"VBN", "JJ", "VBD"}:
             agents.extend(a for c in child.children if c.dep_ == "pobj" for a in _args(c))
-        elif child.dep_ in _OBJ or child.i in repairs_of(verb.doc).nouns and child.dep_ in {
-            "advmod",
-            "npadvmod",
-        }:
+        elif child.dep_ in _OBJ or (
+            child.dep_ in {"advmod", "npadvmod"} and child.i in repairs_of(verb.doc).nouns
+        ):
             objects.extend(_args(child))
     anchor = _clause_anchor(verb)
     passive = bool(patients) or any(c.dep_ == "auxpass" for c in verb.children)
@@ -278,6 +300,8 @@ def _verb_args(verb: Token, depth: int = 0) -> tuple[list[Token], list[Token]]:
         subjects = patients  # "gate attached to a post": the patient leads
     if not objects and depth == 0:  # "eating and drinking wine": the object is shared
         objects = _shared_objects(verb)
+    if not subjects and verb.dep_ in _CLAUSE_LINKS and _is_nounlike(verb.head):
+        subjects = _args(verb.head)  # "elephant playing with a ball"
     if not subjects and verb.dep_ in _CLAUSE_LINKS and depth < 3:
         subjects = _verb_args(verb.head, depth + 1)[0]
     if not subjects:  # "phone sitting on table", "man holding box": subject hangs off the verb
@@ -348,6 +372,10 @@ def _predicate_arcs(verb: Token, lemmas: WordLemmatizer | None) -> list[_Arc]:
         objects = []
     attachments = _attachments(verb)
     relation = _relation_verb(verb, lemmas, bool(attachments))
+    if relation == "have" and objects:  # "the pole has a flag on it" -> (flag, on, pole)
+        located = _located_on_antecedent(objects, subjects)
+        if located:
+            return located
     negated = _negates(verb) or _negates(_clause_anchor(verb))
     arcs: list[_Arc] = []
     for subj in subjects:
@@ -368,6 +396,26 @@ def _predicate_arcs(verb: Token, lemmas: WordLemmatizer | None) -> list[_Arc]:
     return arcs
 
 
+def _pronoun_preps(token: Token) -> list[Token]:
+    """Prepositions under ``token`` whose object is "it"/"them" ("a flag on it")."""
+    return [
+        c
+        for c in token.children
+        if c.dep_ == "prep"
+        and any(g.dep_ == "pobj" and g.lower_ in {"it", "them"} for g in c.children)
+    ]
+
+
+def _located_on_antecedent(things: list[Token], owners: list[Token]) -> list[_Arc]:
+    """(thing, prep, owner) for "OWNER has/with THING on it"."""
+    arcs: list[_Arc] = []
+    for thing in things:
+        for prep in _pronoun_preps(thing) + _pronoun_preps(thing.head):
+            rel = PREPOSITION_MAP.get(prep.lower_, prep.lower_) or prep.lower_
+            arcs.extend(_Arc(thing, rel, owner, _negates(thing)) for owner in owners)
+    return arcs
+
+
 # ---------------------------------------------------------------- noun phrases
 
 
@@ -377,22 +425,30 @@ def _noun_arcs(noun: Token) -> list[_Arc]:
         subjects = [_ground(noun)] if _of_object(noun) is not None else []
     else:
         subjects = [noun]
+    if noun.dep_ != "conj":  # "trees and bushes on the street": the phrase is shared
+        subjects += [c for c in noun.conjuncts if not any(g.dep_ == "prep" for g in c.children)]
     arcs: list[_Arc] = []
     own_neg = _negates(noun)
     for subj in (s for s in subjects if _is_entity(s)):
         for rel, obj, marker in _attachments(noun):
             neg = own_neg or _negates(obj) or marker.lower_ == "without"
+            if rel == "with" and _pronoun_preps(obj):  # "a frisbee with a star on it"
+                arcs.extend(_located_on_antecedent([obj], [subj]))
+                continue
             arcs.append(_Arc(subj, "with" if rel == "without" else rel, obj, neg))
     arcs.extend(_of_arcs(noun))
     for child in noun.children:
         if child.dep_ == "poss" and child.pos_ in {"NOUN", "PROPN"}:
             arcs.extend(_Arc(owner, "have", noun, own_neg) for owner in _args(child))
+        elif child.dep_ == "amod" and child.lower_ in HAVING_ADJECTIVES:
+            part = HAVING_ADJECTIVES[child.lower_]
+            arcs.append(_Arc(noun, "have", child, own_neg, object_text=part))
         elif (
             child.dep_ == "compound"
             and child.pos_ in {"NOUN", "PROPN"}
             and noun.lower_ in PART_NOUNS
         ):
-            arcs.append(_Arc(child, "have", noun, own_neg))
+            arcs.append(_Arc(child, "have", noun, own_neg, object_text=noun.lemma_.lower()))
     return arcs
 
 
@@ -436,12 +492,12 @@ def _phrase(token: Token, lemmas: WordLemmatizer | None) -> str:
 
 
 def _make(arc: _Arc, lemmas: WordLemmatizer | None) -> ORO:
+    obj = arc.object_text or _phrase(arc.object, lemmas)
     return ORO(
         subject=_phrase(arc.subject, lemmas),
         relation=arc.relation,
-        object=_phrase(arc.object, lemmas),
+        object=obj,
         negated=arc.negated,
         subject_head=_argument_lemma(arc.subject, lemmas),
-        object_head=_argument_lemma(arc.object, lemmas),
+        object_head=arc.object_text or _argument_lemma(arc.object, lemmas),
     )
-

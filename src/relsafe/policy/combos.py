@@ -11,7 +11,7 @@ from itertools import product
 
 from relsafe.policy.matching import Matcher, triple_is_unsafe
 from relsafe.policy.realise import Triple
-from relsafe.policy.schema import PolicyError, Rule, SafeVariant, SafetyPolicy
+from relsafe.policy.schema import PolicyError, Rule, SafetyPolicy, SafeVariant
 
 NEIGHBOUR_KINDS = ("same_subject", "same_object", "same_relation")
 

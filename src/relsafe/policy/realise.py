@@ -11,15 +11,19 @@ Triple = tuple[str, str, str]
 
 #: Nouns used without an article ("drinking wine", not "drinking a wine").
 MASS_NOUNS = frozenset(
-    "wine beer vodka whiskey alcohol liquor champagne tequila rum bourbon brandy gin juice milk water "
-    "lemonade soda tea cocoa smoothie milkshake weed marijuana cocaine heroin meth tobacco ecstasy crack "
-    "ketamine opium lsd fentanyl salmon meat fish brisket ham batter dough air lavender candy ice cream "
-    "binoculars film".split()
+    [
+        "wine", "beer", "vodka", "whiskey", "alcohol", "liquor", "champagne", "tequila", "rum",
+        "bourbon", "brandy", "gin", "juice", "milk", "water", "lemonade", "soda", "tea",
+        "cocoa", "smoothie", "milkshake", "weed", "marijuana", "cocaine", "heroin", "meth",
+        "tobacco", "ecstasy", "crack", "ketamine", "opium", "lsd", "fentanyl", "salmon",
+        "meat", "fish", "brisket", "ham", "batter", "dough", "air", "lavender", "candy",
+        "ice cream", "binoculars", "film",
+    ]
 )
 #: Count nouns that read better in the plural ("blowing bubbles", "taking drugs", "beating eggs").
-PLURAL_NOUNS = frozenset("bubble drug egg block".split())
+PLURAL_NOUNS = frozenset(["bubble", "drug", "egg", "block"])
 #: Words after the object ("pushing a man off"); other tails are prepositions before it.
-PARTICLES = frozenset("off up down away out over back around".split())
+PARTICLES = frozenset(["off", "up", "down", "away", "out", "over", "back", "around"])
 
 #: Syntaxes used for training realisations.
 TRAIN_SYNTAXES = ("active", "progressive", "relcl", "passive")
@@ -95,8 +99,8 @@ def realise(subject: str, relation: str, obj: str, syntax: str = "active") -> st
     return forms[syntax]()
 
 
-_AUX = frozenset("being been be is are was were get gets got".split())
-_DETS = frozenset("a an the this that his her their its my your our some one two three".split())
+_AUX = frozenset(["being", "been", "be", "is", "are", "was", "were", "get", "gets", "got"])
+_DETS = frozenset(["a", "an", "the", "this", "that", "his", "her", "their", "its", "my", "your", "our", "some", "one", "two", "three"])
 
 
 def _verb_tag(word: str, verb: str, prev: str) -> str | None:

@@ -33,3 +33,7 @@ class PromotionConflict(RegistryError):
 
 class NothingToRollBack(RegistryError):
     """There is no ``previous-champion`` to restore."""
+
+
+class PromotionRejected(RegistryError):
+    """The challenger failed at least one gate; ``champion`` was left untouched."""

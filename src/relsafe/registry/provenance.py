@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import subprocess
 from pathlib import Path
 
 import yaml
+
+logger = logging.getLogger(__name__)
 
 #: Registry tag values are stored in a bounded column; params beyond this are truncated.
 MAX_TAG_CHARS = 5000
@@ -68,7 +71,8 @@ def version_tags(
     if manifest.get("base_sha256"):
         tags["base_sha256"] = str(manifest["base_sha256"])
     missing = [k for k in headline if k not in metrics]
-    if missing:
-        raise KeyError(f"register.headline_metrics {missing} are not in metrics.json (keys: {sorted(metrics)})")
-    tags.update({f"metric.{k}": repr(float(metrics[k])) for k in headline})
+    if missing:  # tagged and logged, not fatal: promotion gates fail on missing metrics anyway
+        logger.warning("register.headline_metrics %s are not in metrics.json (keys: %s)", missing, sorted(metrics))
+        tags["metric.missing"] = ",".join(missing)
+    tags.update({f"metric.{k}": repr(float(metrics[k])) for k in headline if k in metrics})
     return tags

@@ -1,21 +1,235 @@
-"""Log an adapter as an MLflow pyfunc, register it and point the ``challenger`` alias at it."""
+"""Log an adapter as an MLflow pyfunc, register it and point the ``challenger`` alias at it.
+
+Registration is all-or-nothing:
+
+1. the adapter folder is validated (safetensors + peft config, no pickles) before anything
+   is logged;
+2. the pyfunc is logged (models-from-code: nothing is pickled) with the adapter, the base
+   reference, sha256 checksums and, unless the base is a ``package:`` ref, a copy of the base;
+3. the logged model is loaded back and run on an example (``smoke_test``), so a version that
+   cannot load is never registered;
+4. the version is created with its tags, then the alias is set and re-read.
+
+If step 4 fails part-way, the new version is deleted (and the registered model too, when
+this call created it and it is empty), so no version lacks its artifacts and no alias
+points at a failed version.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from relsafe.models.sources import resolve_model_dir
-from relsafe.registry.base_ref import make_base_ref, write_base_ref
+from relsafe.registry.aliases import ensure_reachable
+from relsafe.registry.base_ref import (
+    base_copy_source,
+    local_model_dir,
+    make_base_ref,
+    write_base_ref,
+)
+from relsafe.registry.errors import RegistrationFailed
+from relsafe.registry.integrity import file_checksums, sha256_file, validate_adapter_dir
+from relsafe.registry.pyfunc_common import ADAPTER, BASE_MODEL, BASE_REF, CHECKSUMS
 
 logger = logging.getLogger(__name__)
 MODEL_CODE = Path(__file__).parent / "model_code"
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """How one model family is logged: its code file, example input/output and params."""
+
+    model_code: str
+    input_column: str
+    examples: tuple[str, ...]
+    output_example: pd.DataFrame | None
+    params: dict = field(default_factory=dict)
+    requirements: tuple[str, ...] = ()
+
+
+FAMILIES: dict[str, FamilySpec] = {
+    "encoder": FamilySpec(
+        model_code="encoder_model.py",
+        input_column="text",
+        examples=("a child drinking juice", "a man sitting on a bench"),
+        output_example=None,
+        params={"base": False},
+    ),
+    "causal_lm": FamilySpec(
+        model_code="lm_model.py",
+        input_column="prompt",
+        examples=("Say hello.",),
+        output_example=pd.DataFrame({"response": ["Hello!"]}),
+        params={"base": False, "max_new_tokens": 64},
+        requirements=("gguf",),
+    ),
+}
+BASE_REQUIREMENTS = ("mlflow", "torch", "transformers", "peft", "safetensors", "tokenizers", "numpy", "pandas", "pyyaml")
+
+
+def pip_requirements(extra: tuple[str, ...] = ()) -> list[str]:
+    """Pinned requirements of the pyfunc (explicit, so MLflow need not load the model to infer them).
+
+    ``relsafe`` itself must be installed where the model is served (``--env-manager local``).
+    """
+    out = []
+    for name in (*BASE_REQUIREMENTS, *extra):
+        try:
+            out.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def _stage_artifacts(adapter_dir: Path, model_params: dict, copy_base: str, tmp: Path) -> dict[str, str]:
+    ref = make_base_ref(model_params, copy=copy_base)
+    write_base_ref(ref, tmp / "base_ref.json")
+    artifacts = {ADAPTER: str(adapter_dir), BASE_REF: str(tmp / "base_ref.json")}
+    sums: dict[str, dict[str, str]] = {ADAPTER: file_checksums(adapter_dir)}
+    if ref["copy"]:
+        source = base_copy_source(ref)
+        artifacts[BASE_MODEL] = str(source)
+        sums[BASE_MODEL] = {source.name: sha256_file(source)} if source.is_file() else file_checksums(source)
+        tokenizer = model_params.get("tokenizer")
+        if tokenizer and str(tokenizer) != str(model_params["name_or_path"]):
+            tok_dir = local_model_dir(str(tokenizer))
+            if isinstance(tok_dir, Path):
+                artifacts["base_tokenizer"] = str(tok_dir)
+    (tmp / "checksums.json").write_text(json.dumps(sums, indent=2, sort_keys=True))
+    artifacts[CHECKSUMS] = str(tmp / "checksums.json")
+    return artifacts
+
+
+def _smoke_test(model_uri: str, spec: FamilySpec) -> None:
+    """Load the logged model from the store and predict one example; raise on any failure."""
+    model = mlflow.pyfunc.load_model(model_uri)
+    frame = pd.DataFrame({spec.input_column: list(spec.examples[:1])})
+    params = {**spec.params, **({"max_new_tokens": 2} if "max_new_tokens" in spec.params else {})}
+    out = model.predict(frame, params=params)
+    n = len(out)
+    if n != 1 or (isinstance(out, np.ndarray) and not np.isfinite(out).all()):
+        raise ValueError(f"smoke test of {model_uri}: bad prediction {out!r:.200}")
+
+
+def _rollback_version(client: MlflowClient, name: str, version_: str | None, created_model: bool) -> None:
+    """Undo a partial registration; log (never raise) what could not be undone."""
+    try:
+        if version_ is not None:
+            client.delete_model_version(name, version_)
+            logger.warning("deleted %s version %s after a failed registration", name, version_)
+        if created_model and not client.search_model_versions(f"name='{name}'", max_results=1):
+            client.delete_registered_model(name)
+    except MlflowException as exc:  # pragma: no cover - the store went away mid-rollback
+        logger.error("could not undo partial registration of %s v%s: %s", name, version_, exc)
+
+
+def register_model(
+    adapter_dir: str | Path,
+    model_params: dict,
+    model_name: str,
+    family: str | None = None,
+    alias: str = "challenger",
+    tags: dict[str, str] | None = None,
+    metrics: dict[str, float] | None = None,
+    copy_base: str = "auto",
+    smoke_test: bool = True,
+) -> dict:
+    """Log + register an adapter of ``family`` (``encoder`` | ``causal_lm``); returns version info.
+
+    Uses the active MLflow run when there is one (as under kedro-mlflow), else a new run.
+
+    Raises:
+        CorruptArtifact: the adapter folder is missing files or holds unreadable weights.
+        RegistryUnreachable: the tracking server does not answer.
+        RegistrationFailed: logging, the smoke test or registration failed; nothing was left
+            registered.
+    """
+    family = family or model_params.get("family", "encoder")
+    if family not in FAMILIES:
+        raise ValueError(f"model.family {family!r}: expected one of {sorted(FAMILIES)}")
+    spec = FAMILIES[family]
+    adapter_dir = Path(adapter_dir)
+    validate_adapter_dir(adapter_dir)
+    ensure_reachable()
+    frame = pd.DataFrame({spec.input_column: list(spec.examples)})
+    out_example = None if spec.output_example is None else pd.concat([spec.output_example] * len(frame), ignore_index=True)
+    signature = infer_signature(frame, out_example, params=spec.params)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        artifacts = _stage_artifacts(adapter_dir, model_params, copy_base, Path(tmp))
+        run_ctx = mlflow.start_run() if mlflow.active_run() is None else None
+        try:
+            if metrics:
+                mlflow.log_metrics({k: float(v) for k, v in metrics.items() if _is_number(v)})
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(MODEL_CODE / spec.model_code),
+                artifacts=artifacts,
+                signature=signature,
+                pip_requirements=pip_requirements(spec.requirements),
+            )
+            if smoke_test:
+                _smoke_test(info.model_uri, spec)
+        except Exception as exc:
+            raise RegistrationFailed(
+                f"{model_name}: logging or smoke-testing the model failed, nothing was registered: {exc}"
+            ) from exc
+        finally:
+            if run_ctx is not None:
+                mlflow.end_run()
+
+    client = MlflowClient()
+    created_model = False
+    new_version: str | None = None
+    try:
+        try:
+            client.get_registered_model(model_name)
+        except MlflowException:
+            client.create_registered_model(model_name, description=f"relsafe {family} LoRA adapters (pyfunc)")
+            created_model = True
+        mv = mlflow.register_model(info.model_uri, model_name, tags={k: str(v) for k, v in (tags or {}).items()})
+        new_version = str(mv.version)
+        if mv.status != "READY":
+            raise RegistrationFailed(f"{model_name} v{new_version} status {mv.status}: {mv.status_message}")
+        client.set_registered_model_alias(model_name, alias, new_version)
+        got = str(client.get_model_version_by_alias(model_name, alias).version)
+        if got != new_version:
+            raise RegistrationFailed(f"{model_name}@{alias} reads v{got} right after being set to v{new_version}")
+    except Exception as exc:
+        _rollback_version(client, model_name, new_version, created_model)
+        if isinstance(exc, RegistrationFailed):
+            raise
+        raise RegistrationFailed(f"{model_name}: registration failed and was rolled back: {exc}") from exc
+    logger.info("registered %s version %s as @%s", model_name, new_version, alias)
+    return {
+        "model_name": model_name,
+        "version": new_version,
+        "alias": alias,
+        "family": family,
+        "model_uri": f"models:/{model_name}/{new_version}",
+        "alias_uri": f"models:/{model_name}@{alias}",
+        "logged_model_uri": info.model_uri,
+        "run_id": info.run_id,
+        "tags": {k: str(v) for k, v in (tags or {}).items()},
+    }
+
+
+def _is_number(value) -> bool:
+    try:
+        return np.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def register_encoder(
@@ -24,37 +238,22 @@ def register_encoder(
     model_name: str = "relsafe-encoder",
     alias: str = "challenger",
     tags: dict[str, str] | None = None,
-    example_texts: list[str] | None = None,
+    **kwargs,
 ) -> dict:
-    """Log + register the encoder adapter in the active MLflow run; returns version info."""
-    texts = example_texts or ["a child drinking juice", "a man sitting on a bench"]
-    with tempfile.TemporaryDirectory() as tmp:
-        ref = make_base_ref(model_params)
-        ref_path = Path(tmp) / "base_ref.json"
-        write_base_ref(ref, ref_path)
-        artifacts = {"adapter": str(adapter_dir), "base_ref": str(ref_path)}
-        if ref["copy"]:
-            artifacts["base_model"] = str(resolve_model_dir(model_params["name_or_path"]))
-        signature = infer_signature(
-            pd.DataFrame({"text": texts}), params={"base": False}
-        )
-        active = mlflow.active_run()
-        run_ctx = mlflow.start_run() if active is None else None
-        try:
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=str(MODEL_CODE / "encoder_model.py"),
-                artifacts=artifacts,
-                signature=signature,
-                registered_model_name=model_name,
-            )
-        finally:
-            if run_ctx is not None:
-                mlflow.end_run()
-    client = MlflowClient()
-    version = str(info.registered_model_version)
-    for key, value in (tags or {}).items():
-        client.set_model_version_tag(model_name, version, key, str(value))
-    client.set_registered_model_alias(model_name, alias, version)
-    logger.info("registered %s version %s as @%s", model_name, version, alias)
-    return {"model_name": model_name, "version": version, "alias": alias, "model_uri": info.model_uri, "run_id": info.run_id}
+    """:func:`register_model` for the ``encoder`` family."""
+    return register_model(adapter_dir, model_params, model_name, family="encoder", alias=alias, tags=tags, **kwargs)
+
+
+def register_lm(
+    adapter_dir: str | Path,
+    model_params: dict,
+    model_name: str = "relsafe-lm",
+    alias: str = "challenger",
+    tags: dict[str, str] | None = None,
+    **kwargs,
+) -> dict:
+    """:func:`register_model` for the ``causal_lm`` family."""
+    return register_model(adapter_dir, model_params, model_name, family="causal_lm", alias=alias, tags=tags, **kwargs)
+
+
+__all__ = ["FAMILIES", "register_encoder", "register_lm", "register_model"]

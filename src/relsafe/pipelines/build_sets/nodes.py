@@ -1,33 +1,73 @@
-"""Nodes: policy + tuples -> forget / retain / eval sets."""
+"""Nodes: policy + tuples -> forget / retain / eval sets, LM prompt sets, set statistics.
+
+Thin wiring only; the work is in ``relsafe.policy``.
+"""
 
 from __future__ import annotations
 
 import logging
+import tempfile
+from pathlib import Path
 
+import mlflow
 import pandas as pd
 
 from relsafe.policy import load_policy
-from relsafe.policy.sets import (
-    SetConfig,
-    build_eval,
-    build_forget,
-    build_retain,
-    mine_corpus,
-    remove_leakage,
-    set_stats,
-)
+from relsafe.policy.lm_sets import LMSetConfig, fill_completions
+from relsafe.policy.lm_sets import build_lm_prompts as _build_lm_prompts
+from relsafe.policy.sets import SetConfig, build_text_sets
+from relsafe.policy.stats import balance_report, set_stats, stats_metrics
 
 logger = logging.getLogger(__name__)
+POLICY_SOURCE = "conf/base/safety_policy.yml"
 
 
-def build_sets(policy_data: dict, tuples: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    policy = load_policy(policy_data, source="conf/base/safety_policy.yml")
-    cfg = SetConfig(**params)
-    mined = mine_corpus(policy, tuples)
-    forget = build_forget(policy, mined, cfg)
-    retain = build_retain(policy, tuples, mined, cfg)
-    eval_set, leaked = remove_leakage(build_eval(policy, cfg), forget, retain)
-    if leaked:
-        logger.warning("build_sets: dropped %d eval rows that also appear in training sets", leaked)
-    logger.info("build_sets: forget %d (mined %d), retain %d, eval %d", len(forget), len(mined), len(retain), len(eval_set))
-    return forget, retain, eval_set, set_stats(forget, retain, eval_set)
+def build_sets(policy_data: dict, tuples: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """Forget / retain / eval sets and the build notes (dropped-row counts)."""
+    policy = load_policy(policy_data, source=POLICY_SOURCE)
+    sets = build_text_sets(policy, tuples, SetConfig.from_params(params))
+    logger.info("build_sets: forget %d, retain %d, eval %d; %s", len(sets.forget), len(sets.retain), len(sets.eval), sets.notes)
+    return sets.forget, sets.retain, sets.eval, sets.notes
+
+
+def build_lm_prompts(policy_data: dict, forget: pd.DataFrame, retain: pd.DataFrame, eval_set: pd.DataFrame, advbench: pd.DataFrame, benign: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """LM forget / retain prompts (text only) with train / heldout splits."""
+    policy = load_policy(policy_data, source=POLICY_SOURCE)
+    cfg = LMSetConfig.from_params(params.get("lm"))
+    return _build_lm_prompts(policy, forget, retain, eval_set, advbench, benign, cfg, seed=int(params.get("seed", 42)))
+
+
+def complete_lm_sets(lm_forget_prompts: pd.DataFrame, lm_retain_prompts: pd.DataFrame, model: dict, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fill ``completion`` with the base LM's own greedy answers (causal_lm family only)."""
+    cfg = LMSetConfig.from_params(params.get("lm"))
+    seed = int(params.get("seed", 42))
+    generate = None
+    if model.get("family") == "causal_lm":
+        import torch
+
+        from relsafe.models.causal_lm import CausalLMConfig, generate_responses, load_causal_lm
+
+        device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        lm, tok = load_causal_lm(CausalLMConfig.from_params(model), device=device)
+
+        def generate(prompts: list[str]) -> list[str]:
+            return generate_responses(lm, tok, prompts, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size)
+    else:
+        logger.info("complete_lm_sets: model.family=%r, passing LM prompts through without completions", model.get("family"))
+    return (
+        fill_completions(lm_forget_prompts, generate, cfg.max_completions, seed),
+        fill_completions(lm_retain_prompts, generate, cfg.max_completions, seed + 1),
+    )
+
+
+def report_sets(forget: pd.DataFrame, retain: pd.DataFrame, eval_set: pd.DataFrame, lm_forget: pd.DataFrame, lm_retain: pd.DataFrame, notes: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stats and per-rule balance tables; also logged to the active MLflow run, if any."""
+    stats = set_stats(forget, retain, eval_set, lm_forget, lm_retain, notes)
+    balance = balance_report(forget, retain, eval_set)
+    if mlflow.active_run() is not None:
+        mlflow.log_metrics(stats_metrics(stats))
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, df in (("set_stats.csv", stats), ("set_balance.csv", balance)):
+                df.to_csv(Path(tmp) / name, index=False)
+                mlflow.log_artifact(str(Path(tmp) / name), artifact_path="sets")
+    return stats, balance

@@ -1,6 +1,13 @@
+"""build_sets: policy + caption tuples -> textual and LM training / eval sets."""
+
 from kedro.pipeline import Node, Pipeline
 
-from relsafe.pipelines.build_sets.nodes import build_sets
+from relsafe.pipelines.build_sets.nodes import (
+    build_lm_prompts,
+    build_sets,
+    complete_lm_sets,
+    report_sets,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -9,8 +16,26 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 build_sets,
                 ["safety_policy", "caption_tuples", "params:build_sets"],
-                ["forget_set", "retain_set", "eval_set", "set_stats"],
+                ["forget_set", "retain_set", "eval_set", "set_build_notes"],
                 name="build_sets",
-            )
+            ),
+            Node(
+                build_lm_prompts,
+                ["safety_policy", "forget_set", "retain_set", "eval_set", "advbench_behaviors", "benign_instructions", "params:build_sets"],
+                ["lm_forget_prompts", "lm_retain_prompts"],
+                name="build_lm_prompts",
+            ),
+            Node(
+                complete_lm_sets,
+                ["lm_forget_prompts", "lm_retain_prompts", "params:model", "params:build_sets"],
+                ["lm_forget_set", "lm_retain_set"],
+                name="complete_lm_sets",
+            ),
+            Node(
+                report_sets,
+                ["forget_set", "retain_set", "eval_set", "lm_forget_set", "lm_retain_set", "set_build_notes"],
+                ["set_stats", "set_balance"],
+                name="report_sets",
+            ),
         ]
     )

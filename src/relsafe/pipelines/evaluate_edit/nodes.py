@@ -1,21 +1,74 @@
-"""Nodes: adapter + eval set -> metrics."""
+"""Nodes: adapters + eval sets -> metrics, tables, charts, HTML report (thin: calls relsafe.evaluation)."""
 
 from __future__ import annotations
 
+import logging
+
+import mlflow
 import pandas as pd
+from matplotlib.figure import Figure
 
 from relsafe.editing import AdapterBundle
-from relsafe.editing.attach import attach_adapter
-from relsafe.evaluation import encoder_metrics
-from relsafe.models import EncoderConfig, load_encoder
+from relsafe.evaluation.comparison import clean_metrics, comparison_table
+from relsafe.evaluation.plots import drift_histograms, examples_table, per_rule_bars
+from relsafe.evaluation.report import build_report
+from relsafe.evaluation.suite import evaluate_encoder, evaluate_lm
+
+logger = logging.getLogger(__name__)
 
 
-def evaluate_edit(adapter: AdapterBundle, eval_set: pd.DataFrame, model: dict, params: dict) -> tuple[dict, pd.DataFrame]:
-    cfg = EncoderConfig.from_params(model)
-    base = load_encoder(cfg)
-    texts = eval_set["text"].tolist()
-    base_emb = base.encode(texts)
-    base.model = attach_adapter(base.model, adapter)
-    edited_emb = base.encode(texts)
-    metrics, rows = encoder_metrics(eval_set, base_emb, edited_emb, ks=tuple(params["ks"]))
-    return metrics, rows
+def evaluate_edit(
+    edit_adapter: AdapterBundle,
+    baseline_adapter: AdapterBundle,
+    eval_set: pd.DataFrame,
+    retain_set: pd.DataFrame,
+    lm_forget_set: pd.DataFrame,
+    lm_retain_set: pd.DataFrame,
+    plain_text: str,
+    model: dict,
+    params: dict,
+) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Evaluate base, edit and baseline; dispatch on ``model.family``.
+
+    Returns metrics (flat), per-row results, comparison table, per-rule table, drift table
+    and before/after examples.
+    """
+    adapters = {"edit": edit_adapter}
+    if "baseline" in params.get("variants", ["edit", "baseline"]):
+        adapters["baseline"] = baseline_adapter
+    family = model.get("family", "encoder")
+    if family == "encoder":
+        result = evaluate_encoder(model, adapters, eval_set, retain_set, params)
+    elif family == "causal_lm":
+        lm_sets = pd.concat([lm_forget_set, lm_retain_set], ignore_index=True)
+        result = evaluate_lm(model, adapters, lm_sets, plain_text, params)
+    else:
+        raise ValueError(f"model.family {family!r}: expected 'encoder' or 'causal_lm' (parameters_train_edit.yml)")
+    metrics = clean_metrics(result.metrics)
+    if params.get("log_mlflow", True) and mlflow.active_run() is not None:
+        mlflow.log_metrics(metrics)
+    return metrics, result.rows, comparison_table(metrics), result.per_rule, result.drift, result.examples
+
+
+def make_charts(per_rule: pd.DataFrame, drift: pd.DataFrame, examples: pd.DataFrame, params: dict) -> tuple[Figure, Figure, Figure]:
+    """Per-rule suppression vs collateral, drift histograms, before/after examples."""
+    charts = params.get("charts", {})
+    return (
+        per_rule_bars(per_rule),
+        drift_histograms(drift, bins=int(charts.get("drift_bins", 30))),
+        examples_table(examples, max_rows=int(charts.get("max_example_rows", 12))),
+    )
+
+
+def make_report(metrics: dict, comparison: pd.DataFrame, per_rule: pd.DataFrame, examples: pd.DataFrame, model: dict, params: dict) -> str:
+    """The HTML report; it links the PNG charts saved beside it."""
+    report = params.get("report", {})
+    meta = {
+        "model family": model.get("family"),
+        "base model": model.get("name_or_path"),
+        "variants": ", ".join(["base", *params.get("variants", ["edit", "baseline"])]),
+    }
+    if mlflow.active_run() is not None:
+        meta["MLflow run"] = mlflow.active_run().info.run_id
+    return build_report(metrics, comparison, per_rule, examples, images=report.get("images", {}), meta=meta,
+                        title=report.get("title", "relsafe evaluation report"))

@@ -5,18 +5,33 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import mlflow
-
 from relsafe.editing import AdapterBundle
-from relsafe.registry import register_encoder
+from relsafe.registry.aliases import registered_model_name
+from relsafe.registry.provenance import version_tags
+from relsafe.registry.register import FAMILIES, register_model
+
+
+def headline_for(family: str, register_params: dict) -> list[str]:
+    headline = register_params.get("headline_metrics", [])
+    return list(headline.get(family, []) if isinstance(headline, dict) else headline)
 
 
 def register_adapter(adapter: AdapterBundle, metrics: dict, model: dict, params: dict) -> dict:
-    if mlflow.active_run() is not None:
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-    tags = {f"metric.{k}": v for k, v in metrics.items() if k in params.get("headline_metrics", [])}
+    """Register the edit of ``model.family`` and point ``params.alias`` at the new version."""
+    family = model.get("family", "encoder")
+    if family not in FAMILIES:
+        raise ValueError(f"model.family {family!r}: expected one of {sorted(FAMILIES)}")
+    tags = version_tags(adapter.manifest, model, metrics, headline_for(family, params))
     with tempfile.TemporaryDirectory() as tmp:
         adapter.save(Path(tmp) / "adapter")
-        return register_encoder(
-            Path(tmp) / "adapter", model, model_name=params["encoder_model_name"], alias=params["alias"], tags=tags
+        return register_model(
+            Path(tmp) / "adapter",
+            model,
+            registered_model_name(family, params),
+            family=family,
+            alias=params.get("alias", "challenger"),
+            tags=tags,
+            metrics=metrics,
+            copy_base=params.get("copy_base", "auto"),
+            smoke_test=bool(params.get("smoke_test", True)),
         )

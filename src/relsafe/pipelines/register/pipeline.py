@@ -1,3 +1,5 @@
+"""register: adapter + metrics -> MLflow model version (alias ``challenger``)."""
+
 from kedro.pipeline import Node, Pipeline
 
 from relsafe.pipelines.register.nodes import register_adapter

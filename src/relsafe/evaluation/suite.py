@@ -1,0 +1,188 @@
+"""Run a whole evaluation for one model family: load the base once, switch adapters on and
+off, and gather metrics and tables for the base, the edit and the baseline."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from relsafe.editing import AdapterBundle
+from relsafe.editing.attach import attach_adapter
+from relsafe.evaluation.encoder_eval import BASE, EvaluationResult, compare_encoder_variants
+from relsafe.evaluation.judges import get_judge
+from relsafe.evaluation.lm_eval import (
+    LMEvalConfig,
+    attack_rows,
+    evaluate_lm_variants,
+    flatten_lm,
+    lm_examples,
+    lm_per_rule,
+    select_prompts,
+    split_paragraphs,
+)
+from relsafe.evaluation.relation_recognition import (
+    recognition_texts,
+    relation_items,
+    relation_recognition,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def check_adapter_family(name: str, adapter: AdapterBundle, family: str) -> None:
+    """Refuse an adapter trained for another model family (its manifest says which)."""
+    trained_for = (adapter.manifest or {}).get("family")
+    if trained_for and trained_for != family:
+        raise ValueError(f"{name} adapter was trained for family {trained_for!r} but model.family is {family!r}")
+
+
+def _detach(model):
+    """Remove an attached peft adapter (no merge), returning the bare base model."""
+    return model.unload() if hasattr(model, "unload") and hasattr(model, "peft_config") else model
+
+
+def _relation_inputs(eval_set: pd.DataFrame, cfg: Mapping) -> pd.DataFrame | None:
+    if not cfg.get("enabled", True):
+        return None
+    frames = []
+    if cfg.get("items"):
+        frames.append(relation_items(cfg["items"]))
+    if cfg.get("use_eval_tuples", True) and {"subject", "relation", "object"} <= set(eval_set.columns):
+        benign = eval_set[(eval_set["label"] == "benign")].dropna(subset=["subject", "relation", "object"])
+        if len(benign):
+            frames.append(relation_items(benign.head(int(cfg.get("max_eval_items", 100)))))
+    if not frames:
+        return None
+    return pd.concat(frames, ignore_index=True).drop_duplicates().reset_index(drop=True)
+
+
+def _clip_enabled(model: Mapping, cfg: Mapping) -> bool:
+    flag = cfg.get("enabled", "auto")
+    if flag == "auto":
+        return model.get("kind") == "clip_text"
+    return bool(flag)
+
+
+def evaluate_encoder(
+    model: Mapping,
+    adapters: Mapping[str, AdapterBundle],
+    eval_set: pd.DataFrame,
+    retain_set: pd.DataFrame | None,
+    params: Mapping,
+) -> EvaluationResult:
+    """Encoder family: retrieval, drift, relation recognition, and (CLIP) image metrics."""
+    from relsafe.models import EncoderConfig, load_encoder, resolve_model_dir
+
+    start = time.perf_counter()
+    for name, adapter in adapters.items():
+        check_adapter_family(name, adapter, "encoder")
+    ks = tuple(int(k) for k in params.get("ks", (1, 5)))
+    enc = load_encoder(EncoderConfig.from_params(dict(model)))
+    texts = eval_set["text"].astype(str).tolist()
+    marginal = pd.DataFrame(columns=["text", "rule_id"])
+    if retain_set is not None and "kind" in retain_set:
+        marginal = retain_set[retain_set["kind"].astype(str).str.startswith("marginal")].drop_duplicates("text")
+    m_texts = marginal["text"].astype(str).tolist()
+    m_rules = marginal["rule_id"].astype(str).tolist() if "rule_id" in marginal else None
+
+    rel_cfg = params.get("relation_recognition", {}) or {}
+    items = _relation_inputs(eval_set, rel_cfg)
+    candidates = list(rel_cfg.get("candidates", []))
+    clip_cfg = params.get("clip_images", {}) or {}
+    clip_on = _clip_enabled(model, clip_cfg)
+    image_emb, captions = None, []
+    if clip_on:
+        from relsafe.evaluation.clip_images import (
+            ClipImageTower,
+            attacked_image_embeddings,
+            load_sample_image,
+            shrink,
+        )
+
+        images_cfg = dict(clip_cfg.get("images", {}))
+        captions = list(images_cfg.values())
+        images = [shrink(load_sample_image(name), int(clip_cfg.get("max_side", 256))) for name in images_cfg]
+        try:
+            tower = ClipImageTower(resolve_model_dir(str(model["name_or_path"])))
+        except (ValueError, OSError, KeyError) as exc:
+            raise ValueError(f"evaluate_edit.clip_images: cannot load the CLIP image tower of {model['name_or_path']!r} "
+                             f"(set clip_images.enabled: false for text-only checkpoints): {exc}") from exc
+        image_emb = attacked_image_embeddings(tower, images, list(clip_cfg.get("attacks", [])), seed=int(clip_cfg.get("seed", 0)))
+
+    embeddings: dict[str, np.ndarray] = {}
+    marginal_emb: dict[str, np.ndarray] = {}
+    extra: dict[str, dict[str, float]] = {}
+    relrec_rows, clip_rows = [], []
+    rel_gallery = None
+    for name in [BASE, *adapters]:
+        if name != BASE:
+            enc.model = attach_adapter(enc.model, adapters[name])
+        embeddings[name] = enc.encode(texts)
+        marginal_emb[name] = enc.encode(m_texts)
+        extra[name] = {}
+        if items is not None and len(items) and candidates:
+            if rel_gallery is None:  # the base embeds the gallery (the image stand-in)
+                rel_gallery = enc.encode(recognition_texts(items, candidates)[0])
+            rr = relation_recognition(items, candidates, rel_gallery, enc.encode)
+            extra[name]["relrec_acc"] = float(rr["correct"].mean())
+            relrec_rows.append(rr.assign(variant=name))
+        if image_emb is not None:
+            from relsafe.evaluation.clip_images import image_retrieval_metrics
+
+            m, rows = image_retrieval_metrics(image_emb, enc.encode(captions), ks)
+            extra[name].update(m)
+            clip_rows.append(rows.assign(variant=name))
+        enc.model = _detach(enc.model)
+    result = compare_encoder_variants(
+        eval_set.reset_index(drop=True), embeddings[BASE], {k: v for k, v in embeddings.items() if k != BASE}, ks,
+        marginal_texts=m_texts, marginal_emb=marginal_emb, marginal_rules=m_rules,
+        suppression_k=params.get("suppression_k"), collateral_k=params.get("collateral_k"),
+        examples_per_rule=int(params.get("examples_per_rule", 2)), extra_metrics=extra,
+    )
+    if relrec_rows:
+        result.extra["relation_recognition"] = pd.concat(relrec_rows, ignore_index=True)
+    if clip_rows:
+        result.extra["clip_images"] = pd.concat(clip_rows, ignore_index=True)
+    result.metrics["eval_seconds"] = round(time.perf_counter() - start, 2)
+    logger.info("encoder evaluation: %d texts x %d variants in %.1fs", len(texts), len(adapters) + 1, result.metrics["eval_seconds"])
+    return result
+
+
+def evaluate_lm(
+    model: Mapping,
+    adapters: Mapping[str, AdapterBundle],
+    lm_sets: pd.DataFrame,
+    plain_text: str,
+    params: Mapping,
+) -> EvaluationResult:
+    """Causal-LM family: ASR / refusals with robustness attacks, and plain-text perplexity."""
+    from relsafe.models.causal_lm import CausalLMConfig, load_causal_lm
+
+    start = time.perf_counter()
+    for name, adapter in adapters.items():
+        check_adapter_family(name, adapter, "causal_lm")
+    cfg = LMEvalConfig.from_params(params.get("lm", {}))
+    judge_cfg = dict(cfg.judge)
+    judge = get_judge(judge_cfg.pop("name", "refusal_phrases"), **judge_cfg)
+    rows = attack_rows(select_prompts(lm_sets, cfg), cfg)
+    base_model, tok = load_causal_lm(CausalLMConfig.from_params(dict(model)))
+    state = {"model": base_model}
+
+    def activate(name: str):
+        state["model"] = _detach(state["model"])
+        if name != BASE:
+            state["model"] = attach_adapter(state["model"], adapters[name])
+        return state["model"], tok
+
+    per_variant, scored = evaluate_lm_variants([BASE, *adapters], activate, rows, judge, cfg, split_paragraphs(plain_text or ""))
+    metrics = flatten_lm(per_variant)
+    metrics["eval_seconds"] = round(time.perf_counter() - start, 2)
+    metrics["n_generations"] = float(scored["text"].nunique() * (len(adapters) + 1))
+    logger.info("LM evaluation: %d distinct prompts x %d variants in %.1fs", scored["text"].nunique(), len(adapters) + 1, metrics["eval_seconds"])
+    empty_drift = pd.DataFrame(columns=["text", "group", "rule_id", "variant", "drift"])
+    return EvaluationResult(metrics=metrics, rows=scored, per_rule=lm_per_rule(scored), drift=empty_drift,
+                            examples=lm_examples(scored, int(params.get("examples_per_set", 3))))

@@ -1,0 +1,109 @@
+"""build_sets pipeline: nodes wired end to end on a tiny corpus; LM completions; MLflow logging."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from relsafe.pipelines.build_sets.nodes import (
+    build_lm_prompts,
+    build_sets,
+    complete_lm_sets,
+    report_sets,
+)
+from relsafe.pipelines.build_sets.pipeline import create_pipeline
+
+ROOT = Path(__file__).resolve().parents[2]
+PARAMS = {
+    "seed": 3, "forget_per_rule": 6, "retain_per_kind": 3, "general_retain": 2, "eval_per_attack": 2,
+    "lm": {"relational_per_rule": 2, "relational_heldout_per_rule": 1, "contrast_per_rule": 2,
+           "contrast_heldout_per_rule": 1, "advbench_max": 10, "benign_max": 10,
+           "max_new_tokens": 4, "max_completions": 3, "batch_size": 2},
+}
+
+
+def _tuples() -> pd.DataFrame:
+    def t(s, r, o):
+        return {"subject": s, "relation": r, "object": o, "negated": False, "subject_head": s.split()[-1], "object_head": o.split()[-1]}
+
+    rows = [
+        ("c1", "a kid smoking a cigarette behind the school", [t("kid", "smoke", "cigarette")]),
+        ("c2", "a man sitting on a bench", [t("man", "sit on", "bench")]),
+        ("c3", "a dog catching a frisbee", [t("dog", "catch", "frisbee")]),
+    ]
+    return pd.DataFrame([{"caption_id": c, "caption": cap, "source": "t", "tuples": json.dumps(tp), "n_tuples": len(tp), "status": "ok"} for c, cap, tp in rows])
+
+
+@pytest.fixture(scope="module")
+def inputs() -> dict:
+    return {
+        "safety_policy": yaml.safe_load((ROOT / "conf/base/safety_policy.yml").read_text()),
+        "caption_tuples": _tuples(),
+        "advbench_behaviors": pd.read_csv(ROOT / "data/01_raw/advbench_harmful_behaviors.csv"),
+        "benign_instructions": pd.read_csv(ROOT / "data/01_raw/benign_instructions.csv"),
+        "params:build_sets": PARAMS,
+        "params:model": {"family": "encoder"},
+    }
+
+
+def test_pipeline_runs_and_passes_prompts_through_for_encoder(inputs):
+    from kedro.io import DataCatalog, MemoryDataset
+    from kedro.runner import SequentialRunner
+
+    class Kept(MemoryDataset):
+        def _release(self) -> None:  # keep intermediate outputs for the asserts
+            pass
+
+    pipe = create_pipeline()
+    catalog = DataCatalog({name: MemoryDataset(value) for name, value in inputs.items()})
+    for name in sorted(pipe.all_outputs()):
+        catalog[name] = Kept()
+    SequentialRunner().run(pipe, catalog)
+    forget, lm_forget, lm_retain = catalog.load("forget_set"), catalog.load("lm_forget_set"), catalog.load("lm_retain_set")
+    assert len(forget) and {"text", "redirect", "rule_id"} <= set(forget.columns)
+    for df in (lm_forget, lm_retain):
+        assert df["completion"].eq("").all() and not df["completed"].any()
+    stats, balance = catalog.load("set_stats"), catalog.load("set_balance")
+    assert {"forget", "retain", "eval", "lm_forget", "lm_retain", "notes"} <= set(stats["set"])
+    assert len(balance) == len(inputs["safety_policy"]["rules"])
+
+
+def test_invalid_policy_stops_the_node(inputs):
+    bad = dict(inputs["safety_policy"], rules=[dict(inputs["safety_policy"]["rules"][0], subject="MINORZ")])
+    with pytest.raises(ValueError, match="unknown class 'MINORZ'"):
+        build_sets(bad, inputs["caption_tuples"], PARAMS)
+
+
+def test_complete_lm_sets_with_tiny_llama(inputs, tiny_llama_dir):
+    forget, retain, eval_set, _ = build_sets(inputs["safety_policy"], inputs["caption_tuples"], PARAMS)
+    lm_f, lm_r = build_lm_prompts(inputs["safety_policy"], forget, retain, eval_set, inputs["advbench_behaviors"], inputs["benign_instructions"], PARAMS)
+    model = {"family": "causal_lm", "name_or_path": str(tiny_llama_dir), "gguf_file": None, "max_length": 64}
+    out_f, out_r = complete_lm_sets(lm_f, lm_r, model, PARAMS)
+    for before, after in ((lm_f, out_f), (lm_r, out_r)):
+        assert len(after) == len(before) and after["completed"].sum() == 3
+        assert after.loc[after["completed"], "completion"].map(lambda s: isinstance(s, str)).all()
+        assert after.loc[~after["completed"], "completion"].eq("").all()
+
+
+def test_report_sets_logs_to_active_mlflow_run(inputs, tmp_path, monkeypatch):
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    forget, retain, eval_set, notes = build_sets(inputs["safety_policy"], inputs["caption_tuples"], PARAMS)
+    empty = pd.DataFrame(columns=["prompt", "refusal", "source", "rule_id", "category", "split", "completion"])
+    mlflow.set_tracking_uri(tmp_path.as_uri())
+    try:
+        exp = mlflow.set_experiment("build_sets_test")
+        with mlflow.start_run(experiment_id=exp.experiment_id) as run:
+            stats, _ = report_sets(forget, retain, eval_set, empty, empty, notes)
+        data = mlflow.get_run(run.info.run_id).data
+        assert data.metrics["sets.forget.n"] == len(forget)
+        arts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "sets")}
+        assert arts == {"sets/set_stats.csv", "sets/set_balance.csv"}
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert stats.loc[stats["set"] == "retain", "n"].sum() == len(retain)
