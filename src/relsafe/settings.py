@@ -13,3 +13,7 @@ CONFIG_LOADER_ARGS = {
         "airflow": ["airflow*", "airflow*/**"],
     },
 }
+
+from relsafe.hooks import DaskSchedulerHook  # noqa: E402
+
+HOOKS = (DaskSchedulerHook(),)

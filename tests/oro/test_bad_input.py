@@ -71,7 +71,7 @@ def test_extract_table_keeps_every_row(extractor, caplog):
         "empty",
         "html stripped",
         "non-english",
-        "no tuples",
+        "ok",
     ]
     tuples = [json.loads(t) for t in out["tuples"]]
     assert [len(t) for t in tuples] == list(out["n_tuples"])

@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 
 from relsafe.oro.corpus import CaptionColumnError, extract_table
-from relsafe.oro.dask_extract import extract_dask, status_counts, use_scheduler
+from relsafe.oro.dask_extract import (
+    configure_scheduler,
+    extract_dask,
+    status_counts,
+    use_scheduler,
+)
 
 CAPTIONS = [
     "a woman sitting on a bench",
@@ -72,3 +77,15 @@ def test_missing_column_and_bad_scheduler(frame):
         extract_dask(ddf, "caption", source="captions.parquet")
     with pytest.raises(ValueError, match="unknown Dask scheduler"), use_scheduler("gpu-cluster"):
         pass
+    with pytest.raises(ValueError, match="unknown Dask scheduler"):
+        configure_scheduler("gpu-cluster")
+
+
+def test_configure_scheduler_sets_default():
+    import dask
+
+    try:
+        assert configure_scheduler("sync") is None
+        assert dask.config.get("scheduler") == "sync"
+    finally:
+        configure_scheduler("threads")

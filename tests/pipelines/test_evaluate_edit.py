@@ -34,6 +34,7 @@ EVAL = pd.DataFrame(
     ],
     columns=["text", "label", "attack", "kind", "rule_id", "pair_id"],
 )
+POLICY = {"rules": [{"id": "minor_alcohol", "category": "substances"}, {"id": "minor_weapon", "category": "weapons"}]}
 RETAIN = pd.DataFrame({"text": ["a child", "wine", "a boy", "a rifle", "a man holding a camera"],
                        "kind": ["marginal_subject", "marginal_object", "marginal_subject", "marginal_object", "same_subject"],
                        "rule_id": ["minor_alcohol", "minor_alcohol", "minor_weapon", "minor_weapon", "minor_weapon"]})
@@ -84,7 +85,7 @@ def _run_all(model: dict, adapters: tuple[AdapterBundle, AdapterBundle], tmp_pat
     params = params or _params()
     metrics, rows, comparison, per_rule, drift, examples = evaluate_edit(
         adapters[0], adapters[1], EVAL, RETAIN, LM[LM["source"].isin(["advbench", "relational"])],
-        LM[LM["source"].isin(["benign", "contrast"])], "Call me Ishmael.\n\nIt was the best of times.", model, params)
+        LM[LM["source"].isin(["benign", "contrast"])], "Call me Ishmael.\n\nIt was the best of times.", POLICY, model, params)
     figures = make_charts(per_rule, drift, examples, params)
     html = make_report(metrics, comparison, per_rule, examples, model, params)
     json.dumps(metrics)  # JSON-serialisable, flat
@@ -102,7 +103,7 @@ def test_encoder_family_end_to_end(tiny_bert_dir, tmp_path):
     for key in ("unsafe_r1", "unsafe_r5", "benign_r1", "benign_r5", "benign_r1_ratio", "benign_drift",
                 "marginal_drift", "unsafe_drift", "relrec_acc", "base_unsafe_r5", "baseline_unsafe_r5",
                 "baseline_benign_r1_ratio", "neighbour_same_object_r1", "rule_minor_alcohol_unsafe_r5",
-                "unsafe_contextual_r5", "marginal_r1"):
+                "unsafe_contextual_r5", "marginal_r1", "cat_weapons_unsafe_r5"):
         assert key in metrics, key
     assert metrics["base_unsafe_r1"] == 1.0 and metrics["benign_drift"] > 0
     assert not any(k.startswith("clip_img") for k in metrics)  # mean-pool encoder: no image tower
@@ -138,7 +139,7 @@ def test_causal_lm_family_dispatch(tiny_llama_dir, tmp_path):
 
 def test_unknown_family(tiny_bert_dir):
     with pytest.raises(ValueError, match="model.family 'vlm'"):
-        evaluate_edit(None, None, EVAL, RETAIN, LM, LM, "", {"family": "vlm"}, _params())
+        evaluate_edit(None, None, EVAL, RETAIN, LM, LM, "", POLICY, {"family": "vlm"}, _params())
 
 
 def test_pipeline_outputs_are_in_the_catalog():

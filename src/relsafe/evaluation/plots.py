@@ -63,7 +63,9 @@ def drift_histograms(drift: pd.DataFrame, bins: int = 30) -> Figure:
     edges = np.linspace(0, hi, bins + 1)
     for ax, g in zip(axes[0], groups):
         part = drift[drift["group"] == g]
-        for v, pv in part.groupby("variant"):
+        order = sorted(set(part["variant"]), key=lambda v: (v not in COLOURS, list(COLOURS).index(v) if v in COLOURS else 0, v))
+        for v in order:
+            pv = part[part["variant"] == v]
             ax.hist(pv["drift"], bins=edges, alpha=0.55, label=f"{v} (mean {pv['drift'].mean():.3f})", color=COLOURS.get(str(v)))
         ax.set_title(f"{g} texts", fontsize=10)
         ax.set_xlabel("drift")

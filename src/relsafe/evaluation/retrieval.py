@@ -39,4 +39,4 @@ def top1(queries: np.ndarray, gallery: np.ndarray) -> np.ndarray:
 
 def drift(edited: np.ndarray, base: np.ndarray) -> np.ndarray:
     """1 - cosine(edited, base) per row."""
-    return 1.0 - (_unit(edited) * _unit(base)).sum(axis=1)
+    return np.clip(1.0 - (_unit(edited) * _unit(base)).sum(axis=1), 0.0, 2.0)

@@ -53,6 +53,7 @@ def _relation_inputs(eval_set: pd.DataFrame, cfg: Mapping) -> pd.DataFrame | Non
         frames.append(relation_items(cfg["items"]))
     if cfg.get("use_eval_tuples", True) and {"subject", "relation", "object"} <= set(eval_set.columns):
         benign = eval_set[(eval_set["label"] == "benign")].dropna(subset=["subject", "relation", "object"])
+        benign = benign[(benign[["subject", "relation", "object"]].astype(str).apply(lambda c: c.str.strip()) != "").all(axis=1)]
         if len(benign):
             frames.append(relation_items(benign.head(int(cfg.get("max_eval_items", 100)))))
     if not frames:

@@ -85,8 +85,8 @@ def extract_table(
 
     Rows that cannot be parsed keep an empty tuple list and a ``status`` saying why
     (``missing``, ``empty``, ``not a string (int)``, ``non-english``); cleaned rows say
-    what was done (``html stripped``, ``symbols removed``, ``truncated``); parsed rows with
-    nothing found say ``no tuples``. No row is dropped. Captions stream through spaCy in
+    what was done (``html stripped``, ``symbols removed``, ``truncated``); clean rows say
+    ``ok`` even when nothing was found (``n_tuples`` is 0). No row is dropped. Captions stream through spaCy in
     batches, so memory does not grow with Docs.
 
     Raises:
@@ -103,7 +103,7 @@ def extract_table(
     ):
         tuples_json.append(json.dumps([t.as_dict() for t in found]))
         counts.append(len(found))
-        status.append("no tuples" if row.status == "ok" and not found else row.status)
+        status.append(row.status)
     out = captions.copy()
     out["tuples"] = tuples_json
     out["n_tuples"] = counts

@@ -142,6 +142,33 @@ def use_scheduler(scheduler: str | None = None) -> Iterator[dict[str, Any]]:
         yield {"scheduler": name}
 
 
+def configure_scheduler(scheduler: str | None = None) -> Any:
+    """Make ``scheduler`` Dask's default for this process (e.g. from a Kedro hook).
+
+    Unlike :func:`use_scheduler` this lasts until changed, so a lazy result saved later
+    (a Kedro ``dask.ParquetDataset``) runs there too.
+
+    Returns:
+        The ``distributed.Client`` for an address (keep it; ``close()`` when done), else None.
+
+    Raises:
+        ValueError: an unknown scheduler name.
+    """
+    import dask
+
+    name = (scheduler or "threads").strip()
+    if "://" in name:
+        from distributed import Client
+
+        return Client(name, set_as_default=True)
+    if name not in _LOCAL_SCHEDULERS:
+        raise ValueError(
+            f"unknown Dask scheduler {scheduler!r}: use threads, sync, processes or an address"
+        )
+    dask.config.set(scheduler=name)
+    return None
+
+
 def status_counts(table: Any) -> dict[str, int]:
     """Status counts of an extracted (Dask or pandas) table, logged."""
     counts = table["status"].value_counts()
@@ -154,6 +181,7 @@ def status_counts(table: Any) -> dict[str, int]:
 
 __all__ = [
     "OUTPUT_COLUMNS",
+    "configure_scheduler",
     "extract_dask",
     "extract_partition",
     "status_counts",

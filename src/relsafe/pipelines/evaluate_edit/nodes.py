@@ -25,14 +25,17 @@ def evaluate_edit(
     lm_forget_set: pd.DataFrame,
     lm_retain_set: pd.DataFrame,
     plain_text: str,
+    policy_data: dict,
     model: dict,
     params: dict,
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Evaluate base, edit and baseline; dispatch on ``model.family``.
 
     Returns metrics (flat), per-row results, comparison table, per-rule table, drift table
-    and before/after examples.
+    and before/after examples. ``policy_data`` (the raw policy YAML) gives each rule's
+    category for the per-category metrics.
     """
+    eval_set = with_categories(eval_set, policy_data)
     adapters = {"edit": edit_adapter}
     if "baseline" in params.get("variants", ["edit", "baseline"]):
         adapters["baseline"] = baseline_adapter
@@ -48,6 +51,14 @@ def evaluate_edit(
     if params.get("log_mlflow", True) and mlflow.active_run() is not None:
         mlflow.log_metrics(metrics)
     return metrics, result.rows, comparison_table(metrics), result.per_rule, result.drift, result.examples
+
+
+def with_categories(frame: pd.DataFrame, policy_data: dict | None) -> pd.DataFrame:
+    """Add ``category`` from the policy's rules when the frame lacks it."""
+    if frame is None or "category" in frame or "rule_id" not in frame:
+        return frame
+    categories = {str(r.get("id")): r.get("category", "") for r in (policy_data or {}).get("rules", []) if isinstance(r, dict)}
+    return frame.assign(category=frame["rule_id"].astype(str).map(categories).fillna(""))
 
 
 def make_charts(per_rule: pd.DataFrame, drift: pd.DataFrame, examples: pd.DataFrame, params: dict) -> tuple[Figure, Figure, Figure]:

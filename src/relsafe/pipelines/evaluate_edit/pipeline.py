@@ -12,7 +12,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 evaluate_edit,
                 [
                     "edit_adapter", "baseline_adapter", "eval_set", "retain_set", "lm_forget_set",
-                    "lm_retain_set", "plain_text", "params:model", "params:evaluate_edit",
+                    "lm_retain_set", "plain_text", "safety_policy", "params:model", "params:evaluate_edit",
                 ],
                 ["metrics", "eval_rows", "eval_comparison", "eval_per_rule", "eval_drift", "eval_examples"],
                 name="evaluate_edit",

@@ -6,6 +6,7 @@ import pandas as pd
 
 from relsafe.oro import TupleExtractor
 from relsafe.oro.corpus import extract_table
+from relsafe.oro.dask_extract import extract_dask, status_counts
 
 
 def combine_corpora(factual: pd.DataFrame, safety: pd.DataFrame, params: dict) -> pd.DataFrame:
@@ -36,3 +37,29 @@ def extract_tuples(captions: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, 
         "status_counts": {str(k): int(v) for k, v in table["status"].value_counts().items()},
     }
     return table, report
+
+
+def partition_captions(captions: pd.DataFrame, params: dict):
+    """The caption table as a partitioned Dask frame (the input of the Dask path)."""
+    import dask.dataframe as dd
+
+    return dd.from_pandas(captions, npartitions=int(params["dask"]["npartitions"]))
+
+
+def extract_tuples_dask(captions, params: dict):
+    """Partitioned captions -> lazy Dask table of tuples (computed when the catalog saves it)."""
+    dask_params = params.get("dask", {})
+    return extract_dask(
+        captions,
+        text_column="caption",
+        model=params.get("spacy_model"),
+        batch_size=int(dask_params.get("batch_size", 256)),
+        max_chars=int(params["max_chars"]),
+        source="captions_dask",
+    )
+
+
+def report_dask_extraction(table) -> dict:
+    """Row and status counts of the saved Dask result (nothing is dropped)."""
+    counts = status_counts(table)
+    return {"n_captions": int(sum(counts.values())), "status_counts": counts}

@@ -1,0 +1,92 @@
+"""promote / rollback nodes and pipelines, with the shipped parameters."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from relsafe.pipelines.promote.nodes import enforce_decision, promote_challenger
+from relsafe.pipelines.rollback.nodes import rollback_champion
+from relsafe.registry.errors import PromotionRejected
+from relsafe.registry.gates import evaluate_gates
+from tests_support import PROJECT_ROOT
+
+MODEL = {"family": "encoder"}
+
+
+def conf(name: str) -> dict:
+    return yaml.safe_load((PROJECT_ROOT / f"conf/base/parameters_{name}.yml").read_text())[name]
+
+
+@pytest.fixture
+def registry(tmp_path, monkeypatch):
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    yield MlflowClient()
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+
+
+def challenger(client: MlflowClient, tmp_path, **metrics) -> str:
+    name = conf("register")["encoder_model_name"]
+    if not client.search_registered_models(f"name='{name}'"):
+        client.create_registered_model(name)
+    src = tmp_path / f"v{len(client.search_model_versions(f'name={name!r}'))}"
+    src.mkdir()
+    mv = client.create_model_version(name, src.as_uri(), tags={f"metric.{k}": str(v) for k, v in metrics.items()})
+    client.set_registered_model_alias(name, "challenger", mv.version)
+    return str(mv.version)
+
+
+def test_shipped_gates_parse_for_both_families():
+    gates = conf("promote")["gates"]
+    assert set(gates) == {"encoder", "causal_lm"}
+    for family_gates in gates.values():
+        results = evaluate_gates({}, {}, family_gates)
+        assert results and not any(r.passed for r in results)  # every gate needs its metric
+
+
+def test_promote_enforce_and_rollback_nodes(registry, tmp_path):
+    params, register = conf("promote"), conf("register")
+    good = {"unsafe_r5": 0.1, "benign_r1": 0.9, "benign_r1_ratio": 0.98}
+    v1 = challenger(registry, tmp_path, **good)
+    decision = promote_challenger(MODEL, register, params)
+    assert decision["decision"] == "promoted" and decision["champion_after"] == v1
+    enforce_decision(decision, params)
+
+    challenger(registry, tmp_path, **{**good, "benign_r1": 0.5})
+    rejected = promote_challenger(MODEL, register, params)
+    assert rejected["champion_after"] == v1
+    with pytest.raises(PromotionRejected, match=r"benign_r1 = 0.5000 not >= min 0.8"):
+        enforce_decision(rejected, params)
+    enforce_decision(rejected, {**params, "fail_on_reject": False})
+
+    v3 = challenger(registry, tmp_path, **good)
+    assert promote_challenger(MODEL, register, params)["champion_after"] == v3
+    back = rollback_champion(MODEL, register, params)
+    assert back["champion_after"] == v1
+
+
+def test_missing_family_gates_is_named():
+    with pytest.raises(KeyError, match="promote.gates.causal_lm"):
+        promote_challenger({"family": "causal_lm"}, conf("register"), {**conf("promote"), "gates": {"encoder": {}}})
+
+
+def test_promote_and_rollback_are_pipelines_outside_default():
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(PROJECT_ROOT)
+    from relsafe.pipeline_registry import register_pipelines
+
+    pipelines = register_pipelines()
+    assert {"promote", "rollback"} <= set(pipelines)
+    default_nodes = {n.name for n in pipelines["__default__"].nodes}
+    assert "promote_challenger" not in default_nodes and "rollback_champion" not in default_nodes
+    assert {n.name for n in pipelines["promote"].nodes} == {"promote_challenger", "enforce_promotion_decision"}
