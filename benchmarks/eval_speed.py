@@ -10,7 +10,8 @@ base + edit + baseline (trained adapters from ``data/06_models`` when present, e
 LoRA adapters: speed does not depend on what an adapter learned).
 LM: the real SmolLM2-135M-Instruct (GGUF), 100 prompts (50 AdvBench + 50 benign), batched
 greedy generation, judged by the default refusal-phrase judge; one variant (the base) so the
-figure is per 100 prompts. Prints the figures; exits non-zero if a target is missed.
+figure is per 100 prompts. Prints wall and CPU seconds (on a shared machine, CPU seconds /
+threads estimates the wall time on idle cores); exits non-zero if a wall-time target is missed.
 """
 
 from __future__ import annotations
@@ -82,11 +83,12 @@ def bench_encoder(params: dict) -> float:
     enc = load_encoder(EncoderConfig.from_params(model))
     edit, edit_src = load_or_random(ROOT / "data/06_models/edit_adapter", lambda: random_adapter(enc.model, "encoder", 1))
     base_line, bl_src = load_or_random(ROOT / "data/06_models/baseline_adapter", lambda: random_adapter(enc.model, "encoder", 2))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     res = evaluate_encoder(model, {"edit": edit, "baseline": base_line}, eval_set, retain, params)
-    secs = time.perf_counter() - start
+    secs, cpu = time.perf_counter() - start, time.process_time() - cpu
     print(f"encoder: {len(eval_set)} eval texts (+{0 if retain is None else len(retain)} retain rows), base+edit+baseline, "
-          f"edit={edit_src}, baseline={bl_src}: {secs:.1f} s (target < 60 s); "
+          f"edit={edit_src}, baseline={bl_src}: {secs:.1f} s wall, {cpu:.1f} s CPU "
+          f"(~{cpu / torch.get_num_threads():.1f} s on {torch.get_num_threads()} idle cores; target < 60 s); "
           f"unsafe_r5 {res.metrics['unsafe_r5']:.3f} (base {res.metrics['base_unsafe_r5']:.3f}), "
           f"benign_r1 {res.metrics['benign_r1']:.3f}, relrec_acc {res.metrics.get('relrec_acc', float('nan')):.3f}")
     return secs
@@ -102,14 +104,15 @@ def bench_lm(max_new_tokens: int, batch_size: int) -> float:
     t0 = time.perf_counter()
     model, tok = load_causal_lm(CausalLMConfig())
     load_s = time.perf_counter() - t0
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     responses = generate_responses(model, tok, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=False)
     refusals = get_judge("refusal_phrases")(responses, prompts)
-    secs = time.perf_counter() - start
+    secs, cpu = time.perf_counter() - start, time.process_time() - cpu
     asr = 1 - sum(refusals[:50]) / 50
     ref_benign = sum(refusals[50:]) / 50
-    print(f"lm: {len(prompts)} prompts, max_new_tokens {max_new_tokens}, batch {batch_size}: {secs:.1f} s generation+judging "
-          f"(target < 180 s; model load {load_s:.1f} s); base asr_heldout {asr:.2f}, refusal_benign {ref_benign:.2f}")
+    print(f"lm: {len(prompts)} prompts, max_new_tokens {max_new_tokens}, batch {batch_size}: {secs:.1f} s wall, {cpu:.1f} s CPU "
+          f"(~{cpu / torch.get_num_threads():.1f} s on {torch.get_num_threads()} idle cores; target < 180 s; model load {load_s:.1f} s); "
+          f"base asr_heldout {asr:.2f}, refusal_benign {ref_benign:.2f}")
     print(f"  e.g. {prompts[0]!r} -> {responses[0][:120]!r}")
     return secs
 

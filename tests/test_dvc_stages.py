@@ -40,7 +40,9 @@ def catalog() -> CatalogConfigResolver:
     for file in sorted((PROJECT_ROOT / "conf" / "base").glob("catalog*.yml")):
         config.update(yaml.safe_load(file.read_text()) or {})
     config = {k: v for k, v in config.items() if not k.startswith("_")}
-    return CatalogConfigResolver(config=config, default_runtime_patterns={"{default}": {"type": "MemoryDataset"}})
+    return CatalogConfigResolver(
+        config=config, default_runtime_patterns={"{default}": {"type": "MemoryDataset"}}
+    )
 
 
 def _file_of(config: dict) -> str | None:
@@ -61,7 +63,9 @@ def _data(names) -> set[str]:
 
 def test_dvc_yaml_is_current(pipelines):
     expected = dvc_stages.generate(PROJECT_ROOT, pipelines)
-    assert (PROJECT_ROOT / "dvc.yaml").read_text() == expected, "dvc.yaml is stale: run `make dvc-yaml`"
+    assert (PROJECT_ROOT / "dvc.yaml").read_text() == expected, (
+        "dvc.yaml is stale: run `make dvc-yaml`"
+    )
 
 
 def test_every_pipeline_is_a_stage(pipelines, dvc_yaml):
@@ -69,7 +73,7 @@ def test_every_pipeline_is_a_stage(pipelines, dvc_yaml):
     missing = sorted(set(expected) - set(dvc_yaml))
     assert not missing, f"pipelines without a DVC stage: {missing}"
     assert not set(dvc_yaml) - set(expected), "dvc.yaml has stages for no pipeline"
-    chain = [n for n in dvc_stages.STAGE_ORDER if n in dvc_yaml]
+    chain = [n for n in dvc_stages.chain_order() if n in dvc_yaml]
     assert list(dvc_yaml)[: len(chain)] == chain
     for name, stage in dvc_yaml.items():
         assert stage["cmd"].startswith(f"kedro run --pipelines {name}"), stage["cmd"]
@@ -81,7 +85,11 @@ def test_stage_deps_and_outs_match_pipeline_datasets(pipelines, dvc_yaml, catalo
         reads = {_file_of(catalog.resolve_pattern(d)) for d in _data(pipe.inputs())} - {None}
         writes = {_file_of(catalog.resolve_pattern(d)) for d in _data(pipe.all_outputs())} - {None}
         data_deps = {d for d in stage["deps"] if not d.startswith(CODE_ROOT)}
-        outs = _entries(stage.get("outs")) | _entries(stage.get("metrics")) | _entries(stage.get("plots"))
+        outs = (
+            _entries(stage.get("outs"))
+            | _entries(stage.get("metrics"))
+            | _entries(stage.get("plots"))
+        )
         assert data_deps == reads, f"stage {name}: deps drifted from what the pipeline reads"
         assert outs == writes, f"stage {name}: outs drifted from what the pipeline writes"
         assert f"src/relsafe/pipelines/{name}" in stage["deps"]
@@ -89,7 +97,9 @@ def test_stage_deps_and_outs_match_pipeline_datasets(pipelines, dvc_yaml, catalo
 
 def test_stage_params_match_pipeline_params(pipelines, dvc_yaml):
     for name, stage in dvc_yaml.items():
-        wanted = {p.removeprefix("params:") for p in pipelines[name].inputs() if p.startswith("params:")}
+        wanted = {
+            p.removeprefix("params:") for p in pipelines[name].inputs() if p.startswith("params:")
+        }
         declared = {}
         for item in stage.get("params") or []:
             ((file, keys),) = item.items()
@@ -99,7 +109,9 @@ def test_stage_params_match_pipeline_params(pipelines, dvc_yaml):
                 assert key.split(".")[0] in top, f"{file} has no {key!r}"
                 declared[key] = file
         assert set(declared) == wanted, f"stage {name}: params drifted"
-    assert not (PROJECT_ROOT / "params.yaml").exists(), "params come from conf/base, not a params.yaml copy"
+    assert not (PROJECT_ROOT / "params.yaml").exists(), (
+        "params come from conf/base, not a params.yaml copy"
+    )
 
 
 def test_no_memory_dataset_crosses_a_stage(pipelines):
@@ -126,7 +138,9 @@ def _noop(*args):
 
 
 def _project(tmp_path: Path, catalog: dict, params: dict) -> Path:
-    (tmp_path / "pyproject.toml").write_text('[tool.kedro]\npackage_name = "relsafe"\nsource_dir = "src"\n')
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.kedro]\npackage_name = "relsafe"\nsource_dir = "src"\n'
+    )
     base = tmp_path / "conf" / "base"
     base.mkdir(parents=True)
     (base / "catalog.yml").write_text(yaml.safe_dump(catalog))
@@ -138,14 +152,22 @@ def _project(tmp_path: Path, catalog: dict, params: dict) -> Path:
 def _two_stages(middle: str = "mid") -> dict[str, Pipeline]:
     return {
         "first": Pipeline([Node(_noop, ["raw", "params:first"], middle, name="a")]),
-        "second": Pipeline([Node(_noop, [middle, "params:second.lr"], ["scores", "curve"], name="b")]),
+        "second": Pipeline(
+            [Node(_noop, [middle, "params:second.lr"], ["scores", "curve"], name="b")]
+        ),
         "__default__": Pipeline([]),
     }
 
 
 def test_generator_flags_memory_dataset_between_stages(tmp_path):
-    project = _project(tmp_path, {"raw": {"type": "pandas.CSVDataset", "filepath": "data/raw.csv"}}, {"first": {"first": {}}, "second": {"second": {"lr": 1}}})
-    with pytest.raises(ValueError, match="stage 'second' reads 'mid'.*produced in memory by stage 'first'"):
+    project = _project(
+        tmp_path,
+        {"raw": {"type": "pandas.CSVDataset", "filepath": "data/raw.csv"}},
+        {"first": {"first": {}}, "second": {"second": {"lr": 1}}},
+    )
+    with pytest.raises(
+        ValueError, match="stage 'second' reads 'mid'.*produced in memory by stage 'first'"
+    ):
         dvc_stages.generate(project, _two_stages())
 
 
@@ -153,10 +175,19 @@ def test_generator_kinds_factories_and_params(tmp_path):
     catalog = {
         "raw": {"type": "pandas.CSVDataset", "filepath": "data/raw.csv"},
         "{name}_x": {"type": "pandas.ParquetDataset", "filepath": "data/{name}.parquet"},
-        "scores": {"type": "kedro_mlflow.io.artifacts.MlflowArtifactDataset", "dataset": {"type": "json.JSONDataset", "filepath": "data/metrics.json"}},
-        "curve": {"type": "pandas.CSVDataset", "filepath": "data/curve.csv", "metadata": {"dvc": {"kind": "plots", "x": "step", "y": "loss"}}},
+        "scores": {
+            "type": "kedro_mlflow.io.artifacts.MlflowArtifactDataset",
+            "dataset": {"type": "json.JSONDataset", "filepath": "data/metrics.json"},
+        },
+        "curve": {
+            "type": "pandas.CSVDataset",
+            "filepath": "data/curve.csv",
+            "metadata": {"dvc": {"kind": "plots", "x": "step", "y": "loss"}},
+        },
     }
-    project = _project(tmp_path, catalog, {"first": {"first": {"k": 1}}, "second": {"second": {"lr": 1}}})
+    project = _project(
+        tmp_path, catalog, {"first": {"first": {"k": 1}}, "second": {"second": {"lr": 1}}}
+    )
     doc = yaml.safe_load(dvc_stages.generate(project, _two_stages("mid_x")))["stages"]
     assert list(doc) == ["first", "second"]
     assert doc["first"] == {
@@ -172,7 +203,14 @@ def test_generator_kinds_factories_and_params(tmp_path):
 
 
 def test_generator_rejects_unknown_param_key(tmp_path):
-    project = _project(tmp_path, {"raw": {"type": "pandas.CSVDataset", "filepath": "data/raw.csv"}, "mid": {"type": "pandas.CSVDataset", "filepath": "data/mid.csv"}}, {"first": {"first": {}}})
+    project = _project(
+        tmp_path,
+        {
+            "raw": {"type": "pandas.CSVDataset", "filepath": "data/raw.csv"},
+            "mid": {"type": "pandas.CSVDataset", "filepath": "data/mid.csv"},
+        },
+        {"first": {"first": {}}},
+    )
     with pytest.raises(ValueError, match="no conf/base/parameters\\*.yml defines 'second'"):
         dvc_stages.plan_stages(project, _two_stages())
 
@@ -180,7 +218,9 @@ def test_generator_rejects_unknown_param_key(tmp_path):
 def test_overlapping_outputs_are_flagged():
     a = dvc_stages.Stage("a", outs=[dvc_stages.DatasetFile("m", "data/models")])
     b = dvc_stages.Stage("b", outs=[dvc_stages.DatasetFile("x", "data/models/x.bin")])
-    assert dvc_stages.overlap_problems([a, b]) == ["data/models/x.bin (stage 'b') overlaps data/models (stage 'a')"]
+    assert dvc_stages.overlap_problems([a, b]) == [
+        "data/models/x.bin (stage 'b') overlaps data/models (stage 'a')"
+    ]
 
 
 def test_code_dependencies_follow_imports(tmp_path):
@@ -200,11 +240,23 @@ def test_code_dependencies_follow_imports(tmp_path):
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         (src / rel).write_text(text)
     found = dvc_stages.code_dependencies(["relsafe.pipelines.p"], "relsafe", src)
-    assert [p.relative_to(src).as_posix() for p in found] == ["relsafe/alpha", "relsafe/beta", "relsafe/gamma.py", "relsafe/pipelines/p"]
+    assert [p.relative_to(src).as_posix() for p in found] == [
+        "relsafe/alpha",
+        "relsafe/beta",
+        "relsafe/gamma.py",
+        "relsafe/pipelines/p",
+    ]
 
 
 def test_check_mode(tmp_path, monkeypatch):
-    project = _project(tmp_path, {"raw": {"type": "pandas.CSVDataset", "filepath": "data/raw.csv"}, "mid": {"type": "pandas.CSVDataset", "filepath": "data/mid.csv"}}, {"first": {"first": {}}, "second": {"second": {"lr": 1}}})
+    project = _project(
+        tmp_path,
+        {
+            "raw": {"type": "pandas.CSVDataset", "filepath": "data/raw.csv"},
+            "mid": {"type": "pandas.CSVDataset", "filepath": "data/mid.csv"},
+        },
+        {"first": {"first": {}}, "second": {"second": {"lr": 1}}},
+    )
     monkeypatch.setattr(dvc_stages, "load_pipelines", lambda package: _two_stages())
     assert dvc_stages.main(["--check", "--project", str(project)]) == 1
     assert dvc_stages.main(["--write", "--project", str(project)]) == 0
@@ -220,12 +272,18 @@ def _lock(tmp_path: Path, raw_md5: str) -> None:
         "stages": {
             "extract": {
                 "cmd": "x",
-                "deps": [{"path": "data/raw.csv", "md5": raw_md5}, {"path": "src/relsafe/oro", "md5": "c0de.dir"}],
+                "deps": [
+                    {"path": "data/raw.csv", "md5": raw_md5},
+                    {"path": "src/relsafe/oro", "md5": "c0de.dir"},
+                ],
                 "outs": [{"path": "data/tuples.parquet", "md5": "t1"}],
             },
             "train": {
                 "cmd": "y",
-                "deps": [{"path": "data/tuples.parquet", "md5": "t1"}, {"path": "conf/base/safety_policy.yml", "md5": "p1"}],
+                "deps": [
+                    {"path": "data/tuples.parquet", "md5": "t1"},
+                    {"path": "conf/base/safety_policy.yml", "md5": "p1"},
+                ],
                 "outs": [{"path": "data/adapter", "md5": "a1.dir"}],
             },
         },
@@ -244,9 +302,14 @@ def test_data_inputs_are_external_data_deps(tmp_path):
     raw_md5 = hashlib.md5(b"caption\na dog\n").hexdigest()
     _lock(tmp_path, raw_md5)
     assert data_inputs(tmp_path) == {"conf/base/safety_policy.yml": "p1", "data/raw.csv": raw_md5}
-    assert data_inputs(tmp_path, "train") == {"conf/base/safety_policy.yml": "p1", "data/tuples.parquet": "t1"}
+    assert data_inputs(tmp_path, "train") == {
+        "conf/base/safety_policy.yml": "p1",
+        "data/tuples.parquet": "t1",
+    }
     assert data_inputs(tmp_path, "missing") == {}
-    expected = hashlib.md5(f"conf/base/safety_policy.yml:p1\ndata/raw.csv:{raw_md5}\n".encode()).hexdigest()
+    expected = hashlib.md5(
+        f"conf/base/safety_policy.yml:p1\ndata/raw.csv:{raw_md5}\n".encode()
+    ).hexdigest()
     assert data_hash(tmp_path, verify=False) == expected
     # the policy file is absent here, so a verified hash is marked dirty
     assert data_hash(tmp_path) == expected + "-dirty"

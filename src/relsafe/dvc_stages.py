@@ -41,7 +41,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-#: Stage order: the default chain, then promotion. Other registered pipelines follow, sorted.
+#: Stage order when the project does not define ``pipeline_registry.FULL_CHAIN``: the default
+#: chain, then promotion. Other registered pipelines follow, sorted.
 STAGE_ORDER = ("extract_tuples", "build_sets", "train_edit", "evaluate_edit", "register", "promote")
 #: Registered pipelines that are deliberately not DVC stages, with the reason.
 NOT_STAGES = {"rollback": "a manual registry operation (make rollback), not a data stage"}
@@ -119,10 +120,19 @@ def load_pipelines(package_name: str) -> dict[str, Any]:
     return dict(pipelines)
 
 
+def chain_order() -> tuple[str, ...]:
+    """``relsafe.pipeline_registry.FULL_CHAIN`` (the scheduled chain), else :data:`STAGE_ORDER`."""
+    try:
+        from relsafe.pipeline_registry import FULL_CHAIN
+    except ImportError:
+        return STAGE_ORDER
+    return tuple(FULL_CHAIN)
+
+
 def stage_names(pipelines: Mapping[str, Any]) -> list[str]:
     """Pipelines that become stages, in chain order (unknown extra ones sorted, at the end)."""
     names = [n for n in pipelines if not n.startswith(AGGREGATE_PREFIX) and n not in NOT_STAGES]
-    known = [n for n in STAGE_ORDER if n in names]
+    known = [n for n in chain_order() if n in names]
     return known + sorted(set(names) - set(known))
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from tests_support import PROJECT_ROOT
 
 from relsafe.pipelines.promote.nodes import enforce_decision, promote_challenger
 from relsafe.pipelines.rollback.nodes import rollback_champion
 from relsafe.registry.errors import PromotionRejected
 from relsafe.registry.gates import evaluate_gates
-from tests_support import PROJECT_ROOT
 
 MODEL = {"family": "encoder"}
 
@@ -40,7 +40,9 @@ def challenger(client: MlflowClient, tmp_path, **metrics) -> str:
         client.create_registered_model(name)
     src = tmp_path / f"v{len(client.search_model_versions(f'name={name!r}'))}"
     src.mkdir()
-    mv = client.create_model_version(name, src.as_uri(), tags={f"metric.{k}": str(v) for k, v in metrics.items()})
+    mv = client.create_model_version(
+        name, src.as_uri(), tags={f"metric.{k}": str(v) for k, v in metrics.items()}
+    )
     client.set_registered_model_alias(name, "challenger", mv.version)
     return str(mv.version)
 
@@ -76,7 +78,9 @@ def test_promote_enforce_and_rollback_nodes(registry, tmp_path):
 
 def test_missing_family_gates_is_named():
     with pytest.raises(KeyError, match="promote.gates.causal_lm"):
-        promote_challenger({"family": "causal_lm"}, conf("register"), {**conf("promote"), "gates": {"encoder": {}}})
+        promote_challenger(
+            {"family": "causal_lm"}, conf("register"), {**conf("promote"), "gates": {"encoder": {}}}
+        )
 
 
 def test_promote_and_rollback_are_pipelines_outside_default():
@@ -89,4 +93,7 @@ def test_promote_and_rollback_are_pipelines_outside_default():
     assert {"promote", "rollback"} <= set(pipelines)
     default_nodes = {n.name for n in pipelines["__default__"].nodes}
     assert "promote_challenger" not in default_nodes and "rollback_champion" not in default_nodes
-    assert {n.name for n in pipelines["promote"].nodes} == {"promote_challenger", "enforce_promotion_decision"}
+    assert {n.name for n in pipelines["promote"].nodes} == {
+        "promote_challenger",
+        "enforce_promotion_decision",
+    }

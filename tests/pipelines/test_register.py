@@ -6,13 +6,20 @@ import pytest
 import torch
 import yaml
 from mlflow.tracking import MlflowClient
+from tests_support import PROJECT_ROOT
 
 from relsafe.editing import AdapterBundle, add_lora
 from relsafe.pipelines.register.nodes import register_adapter
 from relsafe.pipelines.register.pipeline import create_pipeline
-from tests_support import PROJECT_ROOT
 
-METRICS = {"unsafe_r5": 0.2, "unsafe_r1": 0.1, "benign_r1": 0.9, "benign_r1_ratio": 0.97, "benign_drift": 0.05, "n_eval": 40}
+METRICS = {
+    "unsafe_r5": 0.2,
+    "unsafe_r1": 0.1,
+    "benign_r1": 0.9,
+    "benign_r1_ratio": 0.97,
+    "benign_drift": 0.05,
+    "n_eval": 40,
+}
 
 
 @pytest.fixture
@@ -36,11 +43,15 @@ def bundle(model, family: str) -> AdapterBundle:
         for name, p in peft_model.named_parameters():
             if "lora_B" in name:
                 p.fill_(0.01)
-    return AdapterBundle.from_peft(peft_model, {"family": family, "policy_sha256": "d" * 64, "params": {"steps": 2}})
+    return AdapterBundle.from_peft(
+        peft_model, {"family": family, "policy_sha256": "d" * 64, "params": {"steps": 2}}
+    )
 
 
 def shipped_register_params() -> dict:
-    return yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_register.yml").read_text())["register"]
+    return yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_register.yml").read_text())[
+        "register"
+    ]
 
 
 def test_encoder_and_lm_dispatch(registry, tiny_bert_dir, tiny_llama_dir):
@@ -48,10 +59,19 @@ def test_encoder_and_lm_dispatch(registry, tiny_bert_dir, tiny_llama_dir):
     from relsafe.models.causal_lm import CausalLMConfig, load_causal_lm
 
     params = shipped_register_params()
-    enc_model = {"family": "encoder", "kind": "mean_pool", "name_or_path": str(tiny_bert_dir), "max_length": 16}
+    enc_model = {
+        "family": "encoder",
+        "kind": "mean_pool",
+        "name_or_path": str(tiny_bert_dir),
+        "max_length": 16,
+    }
     adapter = bundle(load_encoder(EncoderConfig.from_params(enc_model)).model, "encoder")
     info = register_adapter(adapter, METRICS, enc_model, params)
-    assert (info["model_name"], info["version"], info["alias"]) == ("relsafe-encoder", "1", "challenger")
+    assert (info["model_name"], info["version"], info["alias"]) == (
+        "relsafe-encoder",
+        "1",
+        "challenger",
+    )
     tags = MlflowClient().get_model_version("relsafe-encoder", "1").tags
     assert tags["policy_sha256"] == "d" * 64
     assert tags["dvc_data_hash"] and tags["git_commit"]
@@ -60,14 +80,21 @@ def test_encoder_and_lm_dispatch(registry, tiny_bert_dir, tiny_llama_dir):
 
     lm_model = {"family": "causal_lm", "name_or_path": str(tiny_llama_dir), "gguf_file": None}
     lm_adapter = bundle(load_causal_lm(CausalLMConfig.from_params(lm_model))[0], "causal_lm")
-    lm_info = register_adapter(lm_adapter, {"asr_heldout": 0.1}, lm_model, {**params, "smoke_test": False})
+    lm_info = register_adapter(
+        lm_adapter, {"asr_heldout": 0.1}, lm_model, {**params, "smoke_test": False}
+    )
     assert lm_info["model_name"] == "relsafe-lm" and lm_info["family"] == "causal_lm"
     assert MlflowClient().get_model_version("relsafe-lm", "1").tags["metric.missing"]
 
 
 def test_unknown_family_is_an_error():
     with pytest.raises(ValueError, match="model.family 'vision'"):
-        register_adapter(AdapterBundle({}, {}, {}), {}, {"family": "vision", "name_or_path": "x"}, shipped_register_params())
+        register_adapter(
+            AdapterBundle({}, {}, {}),
+            {},
+            {"family": "vision", "name_or_path": "x"},
+            shipped_register_params(),
+        )
 
 
 def test_pipeline_wiring():

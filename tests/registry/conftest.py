@@ -17,7 +17,9 @@ def empty_registry_db(tmp_path_factory) -> Path:
     cwd = os.getcwd()
     os.chdir(db.parent)  # the Default experiment's artifact root is ./mlruns at creation
     try:
-        MlflowClient(tracking_uri=f"sqlite:///{db}", registry_uri=f"sqlite:///{db}").search_experiments()
+        MlflowClient(
+            tracking_uri=f"sqlite:///{db}", registry_uri=f"sqlite:///{db}"
+        ).search_experiments()
     finally:
         os.chdir(cwd)
     return db
@@ -34,7 +36,9 @@ def sqlite_registry(tmp_path, monkeypatch, empty_registry_db) -> str:
     monkeypatch.chdir(tmp_path)
     shutil.copy(empty_registry_db, tmp_path / "mlflow.db")
     with sqlite3.connect(tmp_path / "mlflow.db") as con:  # artifacts of this test go under tmp_path
-        con.execute("UPDATE experiments SET artifact_location = ?", ((tmp_path / "mlruns" / "0").as_uri(),))
+        con.execute(
+            "UPDATE experiments SET artifact_location = ?", ((tmp_path / "mlruns" / "0").as_uri(),)
+        )
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
@@ -65,7 +69,14 @@ def _random_lora(model, lora: dict, seed: int):
 
 @pytest.fixture(scope="session")
 def encoder_params(tiny_bert_dir) -> dict:
-    return {"family": "encoder", "kind": "mean_pool", "name_or_path": str(tiny_bert_dir), "tokenizer": None, "max_length": 32, "normalize": True}
+    return {
+        "family": "encoder",
+        "kind": "mean_pool",
+        "name_or_path": str(tiny_bert_dir),
+        "tokenizer": None,
+        "max_length": 32,
+        "normalize": True,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -76,13 +87,21 @@ def encoder_adapter_dir(tmp_path_factory, encoder_params) -> Path:
     enc = load_encoder(EncoderConfig.from_params(encoder_params))
     model = _random_lora(enc.model, {"r": 4, "alpha": 8}, seed=1)
     out = tmp_path_factory.mktemp("enc_adapter") / "adapter"
-    AdapterBundle.from_peft(model, {"family": "encoder", "policy_sha256": "p" * 64, "params": {"steps": 1}}).save(out)
+    AdapterBundle.from_peft(
+        model, {"family": "encoder", "policy_sha256": "p" * 64, "params": {"steps": 1}}
+    ).save(out)
     return out
 
 
 @pytest.fixture(scope="session")
 def lm_params(tiny_llama_dir) -> dict:
-    return {"family": "causal_lm", "name_or_path": str(tiny_llama_dir), "gguf_file": None, "max_length": 64, "dtype": "float32"}
+    return {
+        "family": "causal_lm",
+        "name_or_path": str(tiny_llama_dir),
+        "gguf_file": None,
+        "max_length": 64,
+        "dtype": "float32",
+    }
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,10 @@ from relsafe.registry.gates import evaluate_gates
 
 GATES = {
     "absolute": {"unsafe_r5": {"max": 0.2}, "benign_r1": {"min": 0.8}},
-    "no_regression": {"unsafe_r5": {"better": "lower", "tolerance": 0.02}, "benign_r1": {"better": "higher", "tolerance": 0.0}},
+    "no_regression": {
+        "unsafe_r5": {"better": "lower", "tolerance": 0.02},
+        "benign_r1": {"better": "higher", "tolerance": 0.0},
+    },
 }
 
 
@@ -46,7 +49,12 @@ def test_missing_metrics_fail_clearly():
     assert all("no metric 'unsafe_r5'" in r.reason for r in missing)
     champ_missing = evaluate_gates({"unsafe_r5": 0.1, "benign_r1": 0.9}, {"benign_r1": 0.9}, GATES)
     assert [r.passed for r in champ_missing if r.gate.startswith("no_regression:unsafe")] == [False]
-    lenient = evaluate_gates({"unsafe_r5": 0.1, "benign_r1": 0.9}, {"benign_r1": 0.9}, GATES, missing_champion_metric="pass")
+    lenient = evaluate_gates(
+        {"unsafe_r5": 0.1, "benign_r1": 0.9},
+        {"benign_r1": 0.9},
+        GATES,
+        missing_champion_metric="pass",
+    )
     assert all(r.passed for r in lenient)
 
 

@@ -18,7 +18,10 @@ def test_valid_adapter_passes(encoder_adapter_dir):
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (lambda d: (d / "adapter_model.safetensors").write_bytes(b"not safetensors"), "not valid safetensors"),
+        (
+            lambda d: (d / "adapter_model.safetensors").write_bytes(b"not safetensors"),
+            "not valid safetensors",
+        ),
         (lambda d: (d / "adapter_config.json").unlink(), "has no adapter_config.json"),
         (lambda d: (d / "adapter_model.bin").write_bytes(b"\x80\x04"), "pickle files"),
         (lambda d: (d / "adapter_config.json").write_text("{}"), "no peft_type"),
@@ -39,7 +42,9 @@ def test_checksums_name_changed_files(encoder_adapter_dir, tmp_path):
     verify_checksums(copy, sums, "adapter")
     (copy / "manifest.json").write_text("{}")
     (copy / "adapter_config.json").unlink()
-    with pytest.raises(CorruptArtifact, match=r"adapter_config.json: missing; manifest.json: sha256 differs"):
+    with pytest.raises(
+        CorruptArtifact, match=r"adapter_config.json: missing; manifest.json: sha256 differs"
+    ):
         verify_checksums(copy, sums, "adapter")
 
 

@@ -8,7 +8,12 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from relsafe.registry.errors import AliasNotFound, ModelNotFound, NothingToRollBack, PromotionConflict
+from relsafe.registry.errors import (
+    AliasNotFound,
+    ModelNotFound,
+    NothingToRollBack,
+    PromotionConflict,
+)
 from relsafe.registry.lock import EXPIRES_TAG, OWNER_TAG, RegistryLock, lock_name
 from relsafe.registry.promotion import promote, rollback
 
@@ -20,7 +25,13 @@ GATES = {
 FAST_LOCK = {"timeout_s": 1.0, "poll_s": 0.05}
 
 
-def add_version(client: MlflowClient, tmp_path, unsafe_r5: float, benign_r1: float = 0.9, alias: str = "challenger") -> str:
+def add_version(
+    client: MlflowClient,
+    tmp_path,
+    unsafe_r5: float,
+    benign_r1: float = 0.9,
+    alias: str = "challenger",
+) -> str:
     """A version with metric tags only (promotion never loads the model)."""
     try:
         client.get_registered_model(NAME)
@@ -28,7 +39,11 @@ def add_version(client: MlflowClient, tmp_path, unsafe_r5: float, benign_r1: flo
         client.create_registered_model(NAME)
     src = tmp_path / f"model_{time.monotonic_ns()}"
     src.mkdir()
-    mv = client.create_model_version(NAME, src.as_uri(), tags={"metric.unsafe_r5": str(unsafe_r5), "metric.benign_r1": str(benign_r1)})
+    mv = client.create_model_version(
+        NAME,
+        src.as_uri(),
+        tags={"metric.unsafe_r5": str(unsafe_r5), "metric.benign_r1": str(benign_r1)},
+    )
     client.set_registered_model_alias(NAME, alias, mv.version)
     return str(mv.version)
 
@@ -41,19 +56,31 @@ def test_promote_reject_promote_rollback(sqlite_registry, tmp_path):
     client = MlflowClient()
     v1 = add_version(client, tmp_path, unsafe_r5=0.3)
     first = promote(NAME, GATES, lock=FAST_LOCK)
-    assert first["decision"] == "promoted" and any("no champion" in g["reason"] for g in first["gates"])
+    assert first["decision"] == "promoted" and any(
+        "no champion" in g["reason"] for g in first["gates"]
+    )
     assert aliases(client) == {"challenger": v1, "champion": v1}
     assert promote(NAME, GATES, lock=FAST_LOCK)["decision"] == "noop"
 
-    v2 = add_version(client, tmp_path, unsafe_r5=0.4, benign_r1=0.7)  # regresses and fails benign_r1
+    v2 = add_version(
+        client, tmp_path, unsafe_r5=0.4, benign_r1=0.7
+    )  # regresses and fails benign_r1
     rejected = promote(NAME, GATES, lock=FAST_LOCK)
     assert rejected["decision"] == "rejected" and rejected["champion_after"] == v1
     assert aliases(client)["champion"] == v1
     failed = {g["gate"] for g in rejected["gates"] if not g["passed"]}
-    assert failed == {"absolute:benign_r1>=0.8", "no_regression:unsafe_r5(lower is better, tol 0.02)"}
+    assert failed == {
+        "absolute:benign_r1>=0.8",
+        "no_regression:unsafe_r5(lower is better, tol 0.02)",
+    }
     tags = client.get_model_version(NAME, v2).tags
-    assert tags["promotion.decision"] == "rejected" and len(json.loads(tags["promotion.reasons"])) == 2
-    assert json.loads(client.get_registered_model(NAME).tags["promotion.last"])["decision"] == "rejected"
+    assert (
+        tags["promotion.decision"] == "rejected" and len(json.loads(tags["promotion.reasons"])) == 2
+    )
+    assert (
+        json.loads(client.get_registered_model(NAME).tags["promotion.last"])["decision"]
+        == "rejected"
+    )
 
     v3 = add_version(client, tmp_path, unsafe_r5=0.2)
     assert promote(NAME, GATES, lock=FAST_LOCK)["decision"] == "promoted"
@@ -99,7 +126,9 @@ def test_held_lock_times_out_and_stale_lock_is_broken(sqlite_registry, tmp_path)
     with pytest.raises(PromotionConflict, match="held by someone-else"):
         promote(NAME, GATES, lock=FAST_LOCK)
     assert "champion" not in aliases(client)
-    client.set_registered_model_tag(lock_name(NAME), EXPIRES_TAG, str(time.time() - 1))  # it crashed long ago
+    client.set_registered_model_tag(
+        lock_name(NAME), EXPIRES_TAG, str(time.time() - 1)
+    )  # it crashed long ago
     assert promote(NAME, GATES, lock=FAST_LOCK)["decision"] == "promoted"
     with pytest.raises(PromotionConflict, match="lost"):
         other.check()

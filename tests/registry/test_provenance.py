@@ -35,8 +35,18 @@ def test_dvc_hash_none_when_absent_and_tracks_md5s(tmp_path):
 
 
 def test_version_tags(tmp_path):
-    manifest = {"policy_sha256": "f" * 64, "base_sha256": "b" * 64, "params": {"steps": 3, "blob": "x" * 9000}}
-    tags = version_tags(manifest, {"family": "encoder", "name_or_path": "m"}, {"unsafe_r5": 0.25, "benign_r1": 0.5}, ["unsafe_r5", "nope"], tmp_path)
+    manifest = {
+        "policy_sha256": "f" * 64,
+        "base_sha256": "b" * 64,
+        "params": {"steps": 3, "blob": "x" * 9000},
+    }
+    tags = version_tags(
+        manifest,
+        {"family": "encoder", "name_or_path": "m"},
+        {"unsafe_r5": 0.25, "benign_r1": 0.5},
+        ["unsafe_r5", "nope"],
+        tmp_path,
+    )
     assert tags["git_commit"] == "unknown" and tags["dvc_data_hash"] == "none"
     assert tags["policy_sha256"] == "f" * 64 and tags["family"] == "encoder"
     assert float(tags["metric.unsafe_r5"]) == 0.25 and "metric.benign_r1" not in tags

@@ -25,7 +25,13 @@ TEXTS = pd.DataFrame({"text": ["a child drinking juice", "a dog on a bench"]})
 
 
 def test_encoder_round_trip(sqlite_registry, tmp_path, encoder_adapter_dir, encoder_params):
-    info = register_model(encoder_adapter_dir, encoder_params, "relsafe-encoder", tags={"git_commit": "abc"}, metrics={"unsafe_r5": 0.1})
+    info = register_model(
+        encoder_adapter_dir,
+        encoder_params,
+        "relsafe-encoder",
+        tags={"git_commit": "abc"},
+        metrics={"unsafe_r5": 0.1},
+    )
     assert info["version"] == "1" and info["alias"] == "challenger"
     client = MlflowClient()
     mv = client.get_model_version_by_alias("relsafe-encoder", "challenger")
@@ -45,8 +51,12 @@ def test_encoder_round_trip(sqlite_registry, tmp_path, encoder_adapter_dir, enco
 
     stored = [p for p in (tmp_path / "mlruns").rglob("*") if p.is_file()]
     assert any(p.name == "adapter_model.safetensors" for p in stored)
-    assert any(p.name == "model.safetensors" for p in stored), "the tiny (non-package) base must be copied"
-    assert not [p for p in stored if p.suffix in (".pkl", ".pickle", ".bin", ".pt")], "nothing may be pickled"
+    assert any(p.name == "model.safetensors" for p in stored), (
+        "the tiny (non-package) base must be copied"
+    )
+    assert not [p for p in stored if p.suffix in (".pkl", ".pickle", ".bin", ".pt")], (
+        "nothing may be pickled"
+    )
 
 
 def test_lm_round_trip(sqlite_registry, lm_adapter_dir, lm_params):
@@ -60,7 +70,9 @@ def test_lm_round_trip(sqlite_registry, lm_adapter_dir, lm_params):
     assert all(isinstance(r, str) for r in out["response"])
 
 
-def test_corrupt_adapter_registers_nothing(sqlite_registry, encoder_adapter_dir, encoder_params, tmp_path):
+def test_corrupt_adapter_registers_nothing(
+    sqlite_registry, encoder_adapter_dir, encoder_params, tmp_path
+):
     broken = tmp_path / "broken"
     shutil.copytree(encoder_adapter_dir, broken)
     (broken / "adapter_model.safetensors").write_bytes(b"\x00" * 64)
@@ -69,7 +81,9 @@ def test_corrupt_adapter_registers_nothing(sqlite_registry, encoder_adapter_dir,
     assert MlflowClient().search_registered_models() == []
 
 
-def test_failure_after_version_created_is_rolled_back(sqlite_registry, encoder_adapter_dir, encoder_params, monkeypatch):
+def test_failure_after_version_created_is_rolled_back(
+    sqlite_registry, encoder_adapter_dir, encoder_params, monkeypatch
+):
     register_model(encoder_adapter_dir, encoder_params, "relsafe-encoder", smoke_test=False)
 
     def boom(self, name, alias, version):
@@ -84,14 +98,18 @@ def test_failure_after_version_created_is_rolled_back(sqlite_registry, encoder_a
     assert str(client.get_model_version_by_alias("relsafe-encoder", "challenger").version) == "1"
 
 
-def test_model_that_cannot_load_is_not_registered(sqlite_registry, encoder_adapter_dir, encoder_params):
+def test_model_that_cannot_load_is_not_registered(
+    sqlite_registry, encoder_adapter_dir, encoder_params
+):
     bad = {**encoder_params, "kind": "no_such_kind"}
     with pytest.raises(RegistrationFailed, match="nothing was registered"):
         register_model(encoder_adapter_dir, bad, "relsafe-encoder")
     assert MlflowClient().search_registered_models() == []
 
 
-def test_tampered_artifact_is_refused_on_load(sqlite_registry, tmp_path, encoder_adapter_dir, encoder_params):
+def test_tampered_artifact_is_refused_on_load(
+    sqlite_registry, tmp_path, encoder_adapter_dir, encoder_params
+):
     register_model(encoder_adapter_dir, encoder_params, "relsafe-encoder", smoke_test=False)
     stored = next((tmp_path / "mlruns").rglob("adapter/adapter_model.safetensors"))
     stored.write_bytes(stored.read_bytes()[:-8] + b"\0" * 8)
@@ -124,3 +142,15 @@ def test_unreachable_registry_is_named(monkeypatch, encoder_adapter_dir, encoder
     finally:
         mlflow.set_tracking_uri(None)
         mlflow.set_registry_uri(None)
+
+
+def test_challenger_only_moves_forward(
+    sqlite_registry, encoder_adapter_dir, encoder_params, monkeypatch
+):
+    """A slower concurrent registration must not pull ``challenger`` back to an older version."""
+    import relsafe.registry.register as reg
+
+    monkeypatch.setattr(reg, "alias_version", lambda client, name, alias: "99")
+    info = register_model(encoder_adapter_dir, encoder_params, "relsafe-encoder", smoke_test=False)
+    assert info["version"] == "1" and info["alias"] is None
+    assert MlflowClient().get_model_version("relsafe-encoder", "1").status == "READY"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,7 +23,10 @@ pytestmark = pytest.mark.server
 
 MLFLOW = str(Path(sys.executable).with_name("mlflow"))
 NAME = "relsafe-encoder"
-GATES = {"absolute": {"unsafe_r5": {"max": 0.5}}, "no_regression": {"unsafe_r5": {"better": "lower", "tolerance": 0.05}}}
+GATES = {
+    "absolute": {"unsafe_r5": {"max": 0.5}},
+    "no_regression": {"unsafe_r5": {"better": "lower", "tolerance": 0.05}},
+}
 
 
 def free_port() -> int:
@@ -33,7 +37,9 @@ def free_port() -> int:
 
 def child_env(uri: str) -> dict[str, str]:
     env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # serve runs `uvicorn`
+    env["PATH"] = (
+        f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # serve runs `uvicorn`
+    )
     env.update(
         MLFLOW_TRACKING_URI=uri,
         MLFLOW_REGISTRY_URI=uri,
@@ -62,19 +68,14 @@ def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 12
 
 
 def stop(proc: subprocess.Popen) -> None:
-    """Stop the process group we started (mlflow server/serve fork workers)."""
-    if proc.poll() is None:
+    """Stop the process group we started (mlflow server/serve fork workers), stragglers too."""
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=15)
-    else:  # the leader exited; children may linger in its group
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=15)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=15)
 
 
 @pytest.fixture(scope="module")
@@ -86,11 +87,30 @@ def mlflow_server(tmp_path_factory, empty_registry_db) -> Iterator[str]:
         con.execute("UPDATE experiments SET artifact_location = 'mlflow-artifacts:/0'")
     port = free_port()
     log = root / "server.log"
-    cmd = [MLFLOW, "server", "--backend-store-uri", f"sqlite:///{root / 'db'}", "--artifacts-destination",
-           str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    cmd = [
+        MLFLOW,
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{root / 'db'}",
+        "--artifacts-destination",
+        str(root / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     uri = f"http://127.0.0.1:{port}"
     with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, cwd=root, env=child_env(uri), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=root,
+            env=child_env(uri),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_http(f"{uri}/health", proc, log)
         yield uri
@@ -135,15 +155,25 @@ def test_racing_promotions_end_in_one_consistent_champion(server_registry, tmp_p
     run = client.create_run("0")  # the server wants a run behind every version source
     versions = []
     for unsafe in (0.30, 0.20, 0.20):
-        mv = client.create_model_version(NAME, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id, tags={"metric.unsafe_r5": str(unsafe)})
+        mv = client.create_model_version(
+            NAME,
+            f"runs:/{run.info.run_id}/model",
+            run_id=run.info.run_id,
+            tags={"metric.unsafe_r5": str(unsafe)},
+        )
         versions.append(str(mv.version))
     v1, v2, v3 = versions
     assert promote(NAME, GATES, candidate_version=v1)["decision"] == "promoted"
 
     go = tmp_path / "go"
     racers = [
-        subprocess.Popen([sys.executable, "-c", RACER, v, str(go), json.dumps(GATES)], env=child_env(server_registry),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, v, str(go), json.dumps(GATES)],
+            env=child_env(server_registry),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for v in (v2, v3)
     ]
     try:
@@ -174,21 +204,56 @@ def test_serve_champion_offline(server_registry, tmp_path, encoder_adapter_dir, 
     from relsafe.registry.promotion import promote
     from relsafe.registry.register import register_model
 
-    info = register_model(encoder_adapter_dir, encoder_params, "relsafe-serve-encoder", tags={"metric.unsafe_r5": "0.1"}, smoke_test=False)
+    info = register_model(
+        encoder_adapter_dir,
+        encoder_params,
+        "relsafe-serve-encoder",
+        tags={"metric.unsafe_r5": "0.1"},
+        smoke_test=False,
+    )
     promote(info["model_name"], GATES)
     port = free_port()
     log = tmp_path / "serve.log"
-    cmd = [MLFLOW, "models", "serve", "-m", "models:/relsafe-serve-encoder@champion", "--env-manager", "local",
-           "-h", "127.0.0.1", "-p", str(port), "-w", "1"]
+    cmd = [
+        MLFLOW,
+        "models",
+        "serve",
+        "-m",
+        "models:/relsafe-serve-encoder@champion",
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-w",
+        "1",
+    ]
     with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, cwd=tmp_path, env=child_env(server_registry), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=tmp_path,
+            env=child_env(server_registry),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_http(f"http://127.0.0.1:{port}/ping", proc, log)
 
         def embed(base: bool) -> np.ndarray:
-            body = {"dataframe_split": {"columns": ["text"], "data": [["a dog"], ["a child drinking juice"]]}, "params": {"base": base}}
-            req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})
+            body = {
+                "dataframe_split": {
+                    "columns": ["text"],
+                    "data": [["a dog"], ["a child drinking juice"]],
+                },
+                "params": {"base": base},
+            }
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{port}/invocations",
+                data=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"},
+            )
             with urllib.request.urlopen(req, timeout=60) as resp:
                 return np.asarray(json.loads(resp.read())["predictions"])
 

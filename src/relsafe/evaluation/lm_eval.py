@@ -102,7 +102,7 @@ def attack_rows(prompts: pd.DataFrame, cfg: LMEvalConfig) -> pd.DataFrame:
 
 def run_prompts(rows: pd.DataFrame, generate: Generate, judge: Judge, variant: str) -> pd.DataFrame:
     """Generate once per distinct text, judge, and return the rows with response/refusal."""
-    unique = list(dict.fromkeys(rows["text"]))
+    unique = sorted(set(rows["text"]), key=lambda t: (len(t), t))  # similar lengths batch together: less padding
     responses = dict(zip(unique, generate(unique)))
     out = rows.assign(variant=variant, response=rows["text"].map(responses))
     out["refusal"] = judge(out["response"].tolist(), out["text"].tolist())

@@ -40,9 +40,30 @@ def check_adapter_family(name: str, adapter: AdapterBundle, family: str) -> None
         raise ValueError(f"{name} adapter was trained for family {trained_for!r} but model.family is {family!r}")
 
 
+def _attach(model, adapter: AdapterBundle, merge: bool = True):
+    """Attach an adapter; merged into the weights (reversibly) so inference runs at base speed."""
+    peft_model = attach_adapter(model, adapter)
+    if merge:
+        peft_model.merge_adapter()
+    return peft_model
+
+
 def _detach(model):
-    """Remove an attached peft adapter (no merge), returning the bare base model."""
-    return model.unload() if hasattr(model, "unload") and hasattr(model, "peft_config") else model
+    """Undo :func:`_attach`: unmerge, then remove the LoRA layers, returning the bare base model."""
+    if not (hasattr(model, "unload") and hasattr(model, "peft_config")):
+        return model
+    model.unmerge_adapter()  # a no-op for layers that are not merged
+    return model.unload()
+
+
+def encode_unique(encode, texts: list[str], batch_size: int = 128) -> np.ndarray:
+    """Encode each distinct text once, in length order (less padding), rows back in input order."""
+    unique = sorted(set(texts), key=lambda t: (len(t), t))
+    if not unique:
+        return encode([], batch_size=batch_size)
+    emb = encode(unique, batch_size=batch_size)
+    index = {t: i for i, t in enumerate(unique)}
+    return emb[[index[t] for t in texts]]
 
 
 def _relation_inputs(eval_set: pd.DataFrame, cfg: Mapping) -> pd.DataFrame | None:
@@ -55,7 +76,8 @@ def _relation_inputs(eval_set: pd.DataFrame, cfg: Mapping) -> pd.DataFrame | Non
         benign = eval_set[(eval_set["label"] == "benign")].dropna(subset=["subject", "relation", "object"])
         benign = benign[(benign[["subject", "relation", "object"]].astype(str).apply(lambda c: c.str.strip()) != "").all(axis=1)]
         if len(benign):
-            frames.append(relation_items(benign.head(int(cfg.get("max_eval_items", 100)))))
+            n = min(int(cfg.get("max_eval_items", 40)), len(benign))
+            frames.append(relation_items(benign.sample(n=n, random_state=0)))
     if not frames:
         return None
     return pd.concat(frames, ignore_index=True).drop_duplicates().reset_index(drop=True)
@@ -114,6 +136,11 @@ def evaluate_encoder(
                              f"(set clip_images.enabled: false for text-only checkpoints): {exc}") from exc
         image_emb = attacked_image_embeddings(tower, images, list(clip_cfg.get("attacks", [])), seed=int(clip_cfg.get("seed", 0)))
 
+    bs = int(params.get("encode_batch_size", 128))
+
+    def encode(batch: list[str]) -> np.ndarray:
+        return encode_unique(enc.encode, batch, bs)
+
     embeddings: dict[str, np.ndarray] = {}
     marginal_emb: dict[str, np.ndarray] = {}
     extra: dict[str, dict[str, float]] = {}
@@ -121,20 +148,20 @@ def evaluate_encoder(
     rel_gallery = None
     for name in [BASE, *adapters]:
         if name != BASE:
-            enc.model = attach_adapter(enc.model, adapters[name])
-        embeddings[name] = enc.encode(texts)
-        marginal_emb[name] = enc.encode(m_texts)
+            enc.model = _attach(enc.model, adapters[name], merge=bool(params.get("merge_adapters", True)))
+        embeddings[name] = encode(texts)
+        marginal_emb[name] = encode(m_texts)
         extra[name] = {}
         if items is not None and len(items) and candidates:
             if rel_gallery is None:  # the base embeds the gallery (the image stand-in)
-                rel_gallery = enc.encode(recognition_texts(items, candidates)[0])
-            rr = relation_recognition(items, candidates, rel_gallery, enc.encode)
+                rel_gallery = encode(recognition_texts(items, candidates)[0])
+            rr = relation_recognition(items, candidates, rel_gallery, encode)
             extra[name]["relrec_acc"] = float(rr["correct"].mean())
             relrec_rows.append(rr.assign(variant=name))
         if image_emb is not None:
             from relsafe.evaluation.clip_images import image_retrieval_metrics
 
-            m, rows = image_retrieval_metrics(image_emb, enc.encode(captions), ks)
+            m, rows = image_retrieval_metrics(image_emb, encode(captions), ks)
             extra[name].update(m)
             clip_rows.append(rows.assign(variant=name))
         enc.model = _detach(enc.model)
@@ -176,7 +203,7 @@ def evaluate_lm(
     def activate(name: str):
         state["model"] = _detach(state["model"])
         if name != BASE:
-            state["model"] = attach_adapter(state["model"], adapters[name])
+            state["model"] = _attach(state["model"], adapters[name], merge=bool(params.get("merge_adapters", True)))
         return state["model"], tok
 
     per_variant, scored = evaluate_lm_variants([BASE, *adapters], activate, rows, judge, cfg, split_paragraphs(plain_text or ""))

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-
-from spacy.language import Language
+from typing import TYPE_CHECKING
 
 from relsafe.oro.lemmas import WordLemmatizer
 from relsafe.oro.rules import extract_from_doc
 from relsafe.oro.spacy_model import load_spacy_model
 from relsafe.oro.types import ORO
+
+if TYPE_CHECKING:  # spaCy is imported only when a model is loaded
+    from spacy.language import Language
 
 __all__ = ["TupleExtractor", "extract_from_doc"]
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from spacy.language import Language
-from spacy.tokens import Doc
+if TYPE_CHECKING:
+    from spacy.language import Language
 
 
 class WordLemmatizer:
@@ -45,6 +46,8 @@ class WordLemmatizer:
         word = word.lower()
         if self._lemmatizer is None or not word:
             return word
+        from spacy.tokens import Doc
+
         doc = Doc(self._vocab, words=[word], pos=[pos])
         try:
             lemmas = self._lemmatizer.rule_lemmatize(doc[0])  # type: ignore[attr-defined]

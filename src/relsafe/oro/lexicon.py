@@ -475,3 +475,81 @@ WEAR_RELATIONS: frozenset[str] = frozenset({"in", "with", "dress in", "clothe in
 
 #: "dark haired woman" -> (woman, have, hair).
 HAVING_ADJECTIVES: dict[str, str] = {"haired": "hair", "eyed": "eye", "bearded": "beard"}
+
+#: "-ing noun" compounds ("a paper shopping bag"), not a participle and its object; the
+#: noun is lemmatised. Taken from the compound arguments of FACTUAL/Visual Genome graphs.
+GERUND_COMPOUNDS: frozenset[str] = frozenset(
+    f"{gerund} {noun}"
+    for gerund, nouns in {
+        "advertising": ["sign", "banner", "board"],
+        "baking": ["pan", "sheet", "dish", "tray"],
+        "bathing": ["suit"],
+        "batting": ["cage", "helmet", "glove"],
+        "boarding": ["area", "pass", "platform"],
+        "bowling": ["ball", "alley", "pin"],
+        "boxing": ["glove", "ring"],
+        "camping": ["chair", "gear", "tent"],
+        "changing": ["table", "room"],
+        "chopping": ["block", "board"],
+        "cooking": ["oil", "pan", "pot", "utensil", "supply"],
+        "crossing": ["sign", "light", "guard"],
+        "cutting": ["board"],
+        "dining": ["table", "room", "area", "chair", "set"],
+        "dipping": ["sauce"],
+        "diving": ["board"],
+        "drinking": ["glass", "fountain", "straw"],
+        "filing": ["cabinet"],
+        "eating": ["contest", "area", "utensil"],
+        "fishing": ["boat", "rod", "pole", "line", "net"],
+        "floating": ["device", "dock"],
+        "frying": ["pan"],
+        "gaming": ["controller", "console", "system"],
+        "hiking": ["trail", "boot"],
+        "ironing": ["board"],
+        "landing": ["gear", "strip"],
+        "living": ["room", "area"],
+        "loading": ["platform", "dock", "zone"],
+        "measuring": ["tape", "cup", "spoon"],
+        "mixing": ["bowl", "spoon"],
+        "moving": ["truck", "van"],
+        "parking": ["lot", "meter", "space", "spot", "sign", "garage", "area", "brake"],
+        "passing": ["lane"],
+        "pitching": ["mound", "area"],
+        "playing": ["field", "card", "area"],
+        "racing": ["car", "bike", "track"],
+        "reading": ["glass", "lamp", "material"],
+        "recycling": ["bin"],
+        "retaining": ["wall"],
+        "riding": ["boot", "helmet", "gear", "crop"],
+        "rocking": ["chair", "horse"],
+        "rolling": ["hill", "pin"],
+        "running": ["shoe", "track"],
+        "serving": ["tray", "utensil", "spoon", "bowl", "plate", "dish"],
+        "sewing": ["machine"],
+        "shaving": ["cream"],
+        "shipping": ["container"],
+        "shopping": ["cart", "bag", "center", "mall", "basket"],
+        "skating": ["area", "ramp", "rink", "park"],
+        "skiing": ["gear"],
+        "sleeping": ["bag"],
+        "stocking": ["cap"],
+        "surfing": ["board"],
+        "swimming": ["trunk", "trunks", "cap", "pool", "suit"],
+        "training": ["wheel"],
+        "turning": ["lane"],
+        "waiting": ["room", "area"],
+        "walking": ["path", "stick", "trail"],
+        "warning": ["sign", "light"],
+        "washing": ["machine", "bowl"],
+    }.items()
+    for noun in nouns
+)
+
+#: "a player in a blue hat holding a racket": a participle after "NOUN in/with NOUN" belongs
+#: to the first noun (the second is its attire or accessory).
+ATTRIBUTE_PREPOSITIONS: frozenset[str] = frozenset({"in", "with"})
+
+#: Prepositions that move a verb's direct object: "pushing a man off a cliff" gives
+#: (man, off, cliff) as FACTUAL writes it, and, where the value is a particle, also the
+#: phrasal relation with the object, (woman, push off, man), which safety policies name.
+MOVED_OBJECTS: dict[str, str] = {"off": "off", "out": "out", "into": "", "onto": ""}

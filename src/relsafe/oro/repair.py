@@ -9,11 +9,13 @@ can treat them as nouns; the parse itself is left untouched.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from spacy.tokens import Doc, Token
+from typing import TYPE_CHECKING
 
 from relsafe.oro.lemmas import WordLemmatizer
 from relsafe.oro.lexicon import ING_NOUNS
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc, Token
 
 _KEY = "oro_repairs"
 _SUBJECT_DEPS = {"nsubj", "nsubjpass", "expl", "csubj", "aux", "auxpass", "dobj"}
@@ -27,10 +29,12 @@ class Repairs:
     Attributes:
         nouns: tokens to treat as nouns.
         to_objects: nouns parsed as infinitives whose "to" is really a preposition.
+        agents: "by" prepositions that are really passive agents ("being drunk by a girl").
     """
 
     nouns: frozenset[int] = frozenset()
     to_objects: frozenset[int] = frozenset()
+    agents: frozenset[int] = frozenset()
 
 
 _EMPTY = Repairs()
@@ -47,7 +51,10 @@ def find_repairs(doc: Doc, lemmas: WordLemmatizer | None) -> Repairs:
         return _EMPTY
     nouns: set[int] = set()
     to_objects: set[int] = set()
+    agents: set[int] = set()
     for token in doc:
+        if token.lower_ == "by" and _is_agent_read_as_prep(token, lemmas):
+            agents.add(token.i)
         if (
             _is_noun_read_as_verb(token, lemmas)
             or _is_noun_read_as_adverb(token, lemmas)
@@ -57,7 +64,11 @@ def find_repairs(doc: Doc, lemmas: WordLemmatizer | None) -> Repairs:
         elif _is_noun_read_as_infinitive(token, lemmas):
             nouns.add(token.i)
             to_objects.add(token.i)
-    found = Repairs(frozenset(nouns), frozenset(to_objects)) if nouns else _EMPTY
+    found = (
+        Repairs(frozenset(nouns), frozenset(to_objects), frozenset(agents))
+        if nouns or agents
+        else _EMPTY
+    )
     doc.user_data[_KEY] = found
     return found
 
@@ -113,3 +124,22 @@ def _is_noun_read_as_infinitive(token: Token, lemmas: WordLemmatizer) -> bool:
     if not to or any(c.dep_ not in _INFINITIVE_OK for c in token.children):
         return False
     return lemmas.known(token.lower_, "noun")
+
+
+def _is_agent_read_as_prep(token: Token, lemmas: WordLemmatizer) -> bool:
+    """ "wine being drunk by a little girl": a participle tagged as an adjective after "be"
+    leaves its "by" as a plain preposition (under it or under "be"); it is the agent."""
+    if token.dep_ != "prep":
+        return False
+    head = token.head
+    if head.lemma_ == "be":
+        participles = [c for c in head.children if c.dep_ == "acomp" and c.i < token.i]
+        if not participles:
+            return False
+        head = participles[-1]
+    elif head.dep_ != "acomp" or head.head.lemma_ not in {"be", "get"}:
+        return False
+    if head.tag_ not in {"JJ", "VBN"}:
+        return False
+    lemma = lemmas.verb(head.lower_)
+    return lemma != head.lower_ and lemmas.known(lemma, "verb")

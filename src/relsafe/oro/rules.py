@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from spacy.tokens import Doc, Token
-
+from relsafe.oro.fragments import restructure
 from relsafe.oro.lemmas import WordLemmatizer
 from relsafe.oro.lexicon import (
     CLOTHING,
@@ -15,6 +15,7 @@ from relsafe.oro.lexicon import (
     HAVING_ADJECTIVES,
     ING_NOUNS,
     LOCATION_RELATIONS,
+    MOVED_OBJECTS,
     NEGATORS,
     NON_ENTITIES,
     PART_NOUNS,
@@ -30,6 +31,9 @@ from relsafe.oro.lexicon import (
 )
 from relsafe.oro.repair import find_repairs, repairs_of
 from relsafe.oro.types import ORO
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc, Token
 
 _NOUNISH = {"NOUN", "PROPN", "PRON", "NUM"}
 _ENTITY_POS = {"NOUN", "PROPN", "NUM", "X", "ADJ", "VERB"}
@@ -57,6 +61,7 @@ def extract_from_doc(doc: Doc, lemmas: WordLemmatizer | None = None) -> list[ORO
         doc: a parsed (tagged, lemmatised, dependency-parsed) spaCy ``Doc``.
         lemmas: out-of-context lemmatizer for mis-tagged words; optional.
     """
+    doc = restructure(doc, lemmas)
     find_repairs(doc, lemmas)
     arcs: list[_Arc] = []
     for token in doc:
@@ -208,6 +213,8 @@ def _to_object(child: Token) -> list[tuple[str, Token, Token]]:
 
 def _is_preposition_of(child: Token, head: Token) -> bool:
     """A preposition with an object under ``head`` (noun "of" phrases are handled apart)."""
+    if child.i in repairs_of(head.doc).agents:
+        return False
     if child.dep_ == "prep":
         return not (child.lower_ == "of" and _is_nounlike(head))
     if child.dep_ == "agent":  # "standing by the cabinets" is no passive
@@ -251,9 +258,18 @@ def _is_predicate(token: Token) -> bool:
         return False
     if token.pos_ in {"VERB", "AUX"}:
         return True
-    if any(c.dep_ == "agent" for c in token.children):
+    if _agent_preps(token):
         return True
     return _is_misparsed_participle(token)
+
+
+def _agent_preps(verb: Token) -> list[Token]:
+    """The "by" phrases naming the agent of ``verb``, repaired ones included."""
+    agents = repairs_of(verb.doc).agents
+    out = [c for c in verb.children if c.dep_ == "agent" or c.i in agents]
+    if verb.dep_ == "acomp":  # "being drunk by a girl" with "by" under "being"
+        out += [c for c in verb.head.children if c.i in agents]
+    return out
 
 
 def _clause_anchor(verb: Token) -> Token:
@@ -268,8 +284,15 @@ def _clause_anchor(verb: Token) -> Token:
     return verb
 
 
-def _verb_args(verb: Token, depth: int = 0) -> tuple[list[Token], list[Token]]:
-    """Logical subjects and objects of ``verb`` (passives with an agent turned active)."""
+def _verb_args(
+    verb: Token, depth: int = 0
+) -> tuple[list[Token], list[Token], list[tuple[Token, Token]]]:
+    """Logical subjects and objects of ``verb`` (passives with an agent turned active).
+
+    The third item lists (particle, object) pairs of passives whose particle the parser read
+    as a verb particle with a direct object: "a man pushed off a cliff by a woman".
+    """
+    repairs = repairs_of(verb.doc)
     subjects: list[Token] = []
     objects: list[Token] = []
     patients: list[Token] = []
@@ -279,12 +302,19 @@ def _verb_args(verb: Token, depth: int = 0) -> tuple[list[Token], list[Token]]:
             subjects.extend(_args(child))
         elif child.dep_ in _PASS_SUBJ:
             patients.extend(_args(child))
-        elif child.dep_ == "agent" and verb.tag_ in {"VBN", "JJ", "VBD"}:
-            agents.extend(a for c in child.children if c.dep_ == "pobj" for a in _args(c))
+        elif child.dep_ in {"agent", "prep"} and child.lower_ == "by":
+            continue  # read below
         elif child.dep_ in _OBJ or (
-            child.dep_ in {"advmod", "npadvmod"} and child.i in repairs_of(verb.doc).nouns
+            child.dep_ in {"advmod", "npadvmod"} and child.i in repairs.nouns
         ):
             objects.extend(_args(child))
+    for prep in _agent_preps(verb):
+        if prep.i in repairs.agents or verb.tag_ in {"VBN", "JJ", "VBD"}:
+            agents.extend(a for c in prep.children if c.dep_ == "pobj" for a in _args(c))
+    if agents and subjects and not patients and verb.tag_ in {"VBN", "VBD"}:
+        patients, subjects = subjects, []  # "a man pushed by a woman": a passive after all
+    if agents and not (subjects or patients) and verb.dep_ == "acomp" and verb.head.lemma_ == "be":
+        patients = [a for c in verb.head.children if c.dep_ in _SUBJ for a in _args(c)]
     anchor = _clause_anchor(verb)
     passive = bool(patients) or any(c.dep_ == "auxpass" for c in verb.children)
     if anchor.dep_ in {"acl", "relcl"} and anchor.head.pos_ in _NOUNISH:
@@ -294,6 +324,12 @@ def _verb_args(verb: Token, depth: int = 0) -> tuple[list[Token], list[Token]]:
             patients = patients or head_args
         elif not subjects:
             subjects = head_args
+    misread: list[tuple[Token, Token]] = []
+    if agents and patients:  # "pushed off a cliff": the "object" belongs to the particle
+        for prt in (c for c in verb.children if c.dep_ == "prt" and c.lower_ in MOVED_OBJECTS):
+            misread.extend((prt, c) for c in verb.children if c.dep_ in _OBJ and c.i > prt.i)
+        dropped = {a for _, c in misread for a in _args(c)}
+        objects = [o for o in objects if o not in dropped]
     if agents:
         subjects, objects = agents, patients + objects
     elif patients and not subjects:
@@ -310,7 +346,7 @@ def _verb_args(verb: Token, depth: int = 0) -> tuple[list[Token], list[Token]]:
             for c in verb.lefts
             if c.dep_ in {"compound", "npadvmod", "nmod", "dep"} and c.pos_ in {"NOUN", "PROPN"}
         ][-1:]
-    return subjects, objects
+    return subjects, objects, misread
 
 
 def _stranded(verb: Token) -> list[Token]:
@@ -343,7 +379,9 @@ def _shared_objects(verb: Token) -> list[Token]:
     return [a for c in conj[0].children if c.dep_ in _OBJ for a in _args(c)]
 
 
-def _relation_verb(verb: Token, lemmas: WordLemmatizer | None, has_prep: bool) -> str:
+def _relation_verb(
+    verb: Token, lemmas: WordLemmatizer | None, has_prep: bool, skip: frozenset[int] = frozenset()
+) -> str:
     if verb.lemma_ == "be" or verb.pos_ == "AUX" and verb.lemma_ in {"be", "have"}:
         lemma = "" if verb.lemma_ == "be" else "have"
     elif verb.lower_ in VERB_FORMS:
@@ -361,31 +399,44 @@ def _relation_verb(verb: Token, lemmas: WordLemmatizer | None, has_prep: bool) -
         and not (has_prep and c.lower_ in DROPPED_PARTICLES)
         and not any(g.dep_ in {"prep", "pobj"} for g in c.children)
         and c not in _stranded(verb)
+        and c.i not in skip
     ]
     return " ".join([lemma, *particles]).strip()
 
 
 def _predicate_arcs(verb: Token, lemmas: WordLemmatizer | None) -> list[_Arc]:
-    subjects, objects = _verb_args(verb)
+    subjects, objects, misread = _verb_args(verb)
     if any(c.dep_ == "expl" for c in verb.children):  # "there is a car on the track"
         subjects = [a for c in verb.children if c.dep_ == "attr" for a in _args(c)]
-        objects = []
-    attachments = _attachments(verb)
-    relation = _relation_verb(verb, lemmas, bool(attachments))
+        objects, misread = [], []
+    attachments = _attachments(verb) + [
+        (PREPOSITION_MAP.get(prt.lower_, prt.lower_), obj, prt)
+        for prt, target in misread
+        for obj in _args(target)
+    ]
+    skip = frozenset(prt.i for prt, _ in misread)
+    relation = _relation_verb(verb, lemmas, bool(attachments), skip)
     if relation == "have" and objects:  # "the pole has a flag on it" -> (flag, on, pole)
         located = _located_on_antecedent(objects, subjects)
         if located:
             return located
     negated = _negates(verb) or _negates(_clause_anchor(verb))
+    # "pushing a man off a cliff": (woman, push, man), (woman, push off, man), (man, off, cliff)
+    moved = [a for a in attachments if relation and objects and a[2].lower_ in MOVED_OBJECTS]
+    attachments = [a for a in attachments if a not in moved]
+    phrasal = sorted({MOVED_OBJECTS[marker.lower_] for _, _, marker in moved} - {""})
     arcs: list[_Arc] = []
     for subj in subjects:
         subj_neg = negated or _negates(subj)
         if relation:
-            arcs.extend(_Arc(subj, relation, obj, subj_neg or _negates(obj)) for obj in objects)
+            for rel in (relation, *(f"{relation} {p}" for p in phrasal)):
+                arcs.extend(_Arc(subj, rel, obj, subj_neg or _negates(obj)) for obj in objects)
         for rel, obj, marker in attachments:
             neg = subj_neg or _negates(obj) or marker.lower_ == "without"
             rel = "with" if rel == "without" else rel
             arcs.append(_Arc(subj, f"{relation} {rel}".strip(), obj, neg))
+    for rel, target, _ in moved:
+        arcs.extend(_Arc(obj, rel, target, negated or _negates(target)) for obj in objects)
     stranded = _stranded(verb)
     if stranded:  # "the path the horse is on"
         objects = _stranded_objects(verb, subjects)

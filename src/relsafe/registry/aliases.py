@@ -28,7 +28,9 @@ def ensure_reachable(timeout_s: float = 5.0) -> None:
         try:
             with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 - http(s) only
                 if resp.status >= 400:
-                    raise RegistryUnreachable(f"MLflow registry at {uri} answered {resp.status} on /health")
+                    raise RegistryUnreachable(
+                        f"MLflow registry at {uri} answered {resp.status} on /health"
+                    )
         except (urllib.error.URLError, OSError) as exc:
             raise RegistryUnreachable(
                 f"MLflow registry at {uri} is unreachable ({exc}); start the server or fix "
@@ -37,7 +39,10 @@ def ensure_reachable(timeout_s: float = 5.0) -> None:
 
 
 def _not_found(exc: MlflowException) -> bool:
-    return getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc).lower()
+    return (
+        getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST"
+        or "not found" in str(exc).lower()
+    )
 
 
 def get_registered_model(client: MlflowClient, name: str):
@@ -63,7 +68,9 @@ def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersio
     except MlflowException as exc:
         if not _not_found(exc):
             raise
-        raise AliasNotFound(f"registered model {name!r} has no alias {alias!r} (aliases: {aliases or 'none'})") from exc
+        raise AliasNotFound(
+            f"registered model {name!r} has no alias {alias!r} (aliases: {aliases or 'none'})"
+        ) from exc
 
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:

@@ -56,7 +56,9 @@ def make_base_ref(params: dict, copy: str = "auto") -> dict:
     is_package = ref_str.startswith(PACKAGE_PREFIX)
     do_copy = copy == "always" or (copy == "auto" and not is_package)
     if do_copy and not isinstance(model_dir, Path):
-        raise ModelSourceError(f"base model {ref_str!r} is not a local folder or cached hub id: cannot copy it")
+        raise ModelSourceError(
+            f"base model {ref_str!r} is not a local folder or cached hub id: cannot copy it"
+        )
     if not files and not do_copy:
         raise ModelSourceError(
             f"base model {ref_str!r} at {model_dir}: no weight files to hash; "
@@ -82,14 +84,18 @@ def load_params(ref: dict, artifacts: dict[str, str]) -> dict:
     params = dict(ref["params"])
     if ref.get("copy"):
         if "base_model" not in artifacts or not Path(artifacts["base_model"]).exists():
-            raise CorruptArtifact("registered model has no 'base_model' artifact although base_ref.json says it was copied")
+            raise CorruptArtifact(
+                "registered model has no 'base_model' artifact although base_ref.json says it was copied"
+            )
         base = Path(artifacts["base_model"])
         if base.is_file():  # a single GGUF file was copied
             params["name_or_path"] = str(base.parent)
             params["gguf_file"] = base.name
         else:
             params["name_or_path"] = str(base)
-        if not params.get("tokenizer") or str(params.get("tokenizer")) == str(ref["params"]["name_or_path"]):
+        if not params.get("tokenizer") or str(params.get("tokenizer")) == str(
+            ref["params"]["name_or_path"]
+        ):
             params["tokenizer"] = None if base.is_file() else str(base)
         if "base_tokenizer" in artifacts:
             params["tokenizer"] = artifacts["base_tokenizer"]
@@ -128,7 +134,11 @@ def read_base_ref(path: str | Path) -> dict:
     try:
         ref = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise CorruptArtifact(f"registered model artifact {path}: cannot read base_ref.json ({exc})") from exc
+        raise CorruptArtifact(
+            f"registered model artifact {path}: cannot read base_ref.json ({exc})"
+        ) from exc
     if not isinstance(ref, dict) or "params" not in ref or "name_or_path" not in ref["params"]:
-        raise CorruptArtifact(f"registered model artifact {path}: base_ref.json has no params.name_or_path")
+        raise CorruptArtifact(
+            f"registered model artifact {path}: base_ref.json has no params.name_or_path"
+        )
     return ref

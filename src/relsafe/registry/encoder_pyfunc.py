@@ -15,7 +15,9 @@ def column_values(model_input, column: str) -> list[str]:
     """The ``column`` of a DataFrame (or a plain list/Series) as strings; a clear error otherwise."""
     if isinstance(model_input, pd.DataFrame):
         if column not in model_input.columns:
-            raise KeyError(f"input has no {column!r} column; columns are {list(model_input.columns)}")
+            raise KeyError(
+                f"input has no {column!r} column; columns are {list(model_input.columns)}"
+            )
         return model_input[column].astype(str).tolist()
     if isinstance(model_input, dict) and column in model_input:
         return [str(t) for t in model_input[column]]
@@ -38,7 +40,7 @@ class EncoderPyfunc(mlflow.pyfunc.PythonModel):
         self.encoder.model = attach_adapter(self.encoder.model, adapter)
         self.encoder.eval()
 
-    def predict(self, context, model_input, params: dict | None = None) -> np.ndarray:
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> np.ndarray:
         params = params or {}
         texts = column_values(model_input, TEXT_COLUMN)
         ctx = self.encoder.model.disable_adapter() if params.get("base", False) else nullcontext()

@@ -47,7 +47,9 @@ def absolute_gates(metrics: dict, config: dict, who: str = "challenger") -> list
         bounds = bounds or {}
         unknown = set(bounds) - {"min", "max"}
         if unknown or not bounds:
-            raise ValueError(f"promote gates absolute.{metric}: expected min and/or max, got {sorted(bounds) or 'nothing'}")
+            raise ValueError(
+                f"promote gates absolute.{metric}: expected min and/or max, got {sorted(bounds) or 'nothing'}"
+            )
         value = _value(metrics, metric)
         for kind in ("min", "max"):
             if kind not in bounds:
@@ -60,7 +62,14 @@ def absolute_gates(metrics: dict, config: dict, who: str = "challenger") -> list
             ok = value >= limit if kind == "min" else value <= limit
             op = ">=" if kind == "min" else "<="
             verdict = "pass" if ok else "FAIL"
-            results.append(GateResult(gate, metric, ok, f"{metric} = {value:.4f} {op if ok else 'not ' + op} {kind} {limit:g}: {verdict}"))
+            results.append(
+                GateResult(
+                    gate,
+                    metric,
+                    ok,
+                    f"{metric} = {value:.4f} {op if ok else 'not ' + op} {kind} {limit:g}: {verdict}",
+                )
+            )
     return results
 
 
@@ -77,12 +86,16 @@ def no_regression_gates(
         rule = rule or {}
         better = rule.get("better")
         if better not in ("higher", "lower"):
-            raise ValueError(f"promote gates no_regression.{metric}.better: expected 'higher' or 'lower', got {better!r}")
+            raise ValueError(
+                f"promote gates no_regression.{metric}.better: expected 'higher' or 'lower', got {better!r}"
+            )
         tol = float(rule.get("tolerance", 0.0))
         gate = f"no_regression:{metric}({better} is better, tol {tol:g})"
         new = _value(challenger, metric)
         if champion is None:
-            results.append(GateResult(gate, metric, True, f"no {champion_label} yet: nothing to regress from"))
+            results.append(
+                GateResult(gate, metric, True, f"no {champion_label} yet: nothing to regress from")
+            )
             continue
         old = _value(champion, metric)
         if new is None:
@@ -90,12 +103,26 @@ def no_regression_gates(
             continue
         if old is None:
             ok = missing_champion_metric == "pass"
-            results.append(GateResult(gate, metric, ok, f"{champion_label} has no metric {metric!r}: {'pass' if ok else 'FAIL'} (promote.missing_champion_metric: {missing_champion_metric})"))
+            results.append(
+                GateResult(
+                    gate,
+                    metric,
+                    ok,
+                    f"{champion_label} has no metric {metric!r}: {'pass' if ok else 'FAIL'} (promote.missing_champion_metric: {missing_champion_metric})",
+                )
+            )
             continue
         ok = new <= old + tol if better == "lower" else new >= old - tol
         delta = new - old
         verdict = "pass" if ok else "FAIL (regression)"
-        results.append(GateResult(gate, metric, ok, f"{metric} = {new:.4f} vs {champion_label} {old:.4f} (delta {delta:+.4f}, tol {tol:g}): {verdict}"))
+        results.append(
+            GateResult(
+                gate,
+                metric,
+                ok,
+                f"{metric} = {new:.4f} vs {champion_label} {old:.4f} (delta {delta:+.4f}, tol {tol:g}): {verdict}",
+            )
+        )
     return results
 
 
@@ -109,9 +136,17 @@ def evaluate_gates(
     """All gates in ``config`` (``absolute`` then ``no_regression``); unknown keys are an error."""
     unknown = set(config or {}) - {"absolute", "no_regression"}
     if unknown:
-        raise ValueError(f"promote gates: unknown sections {sorted(unknown)}; expected absolute / no_regression")
+        raise ValueError(
+            f"promote gates: unknown sections {sorted(unknown)}; expected absolute / no_regression"
+        )
     if missing_champion_metric not in ("fail", "pass"):
-        raise ValueError(f"promote.missing_champion_metric {missing_champion_metric!r}: expected 'fail' or 'pass'")
+        raise ValueError(
+            f"promote.missing_champion_metric {missing_champion_metric!r}: expected 'fail' or 'pass'"
+        )
     return absolute_gates(challenger, (config or {}).get("absolute", {})) + no_regression_gates(
-        challenger, champion, (config or {}).get("no_regression", {}), champion_label, missing_champion_metric
+        challenger,
+        champion,
+        (config or {}).get("no_regression", {}),
+        champion_label,
+        missing_champion_metric,
     )

@@ -23,7 +23,11 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 def file_checksums(root: str | Path) -> dict[str, str]:
     """``{relative posix path: sha256}`` for every file under ``root``."""
     root = Path(root)
-    return {p.relative_to(root).as_posix(): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): sha256_file(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def verify_checksums(root: str | Path, expected: dict[str, str], label: str) -> None:
@@ -53,19 +57,27 @@ def validate_adapter_dir(directory: str | Path) -> None:
     for name in (ADAPTER_WEIGHTS, ADAPTER_CONFIG):
         if not (directory / name).is_file():
             raise CorruptArtifact(f"adapter folder {directory} has no {name}")
-    pickles = sorted(p.name for p in directory.iterdir() if p.suffix in (".bin", ".pt", ".pkl", ".pickle"))
+    pickles = sorted(
+        p.name for p in directory.iterdir() if p.suffix in (".bin", ".pt", ".pkl", ".pickle")
+    )
     if pickles:
-        raise CorruptArtifact(f"adapter folder {directory} holds pickle files {pickles}; only safetensors are allowed")
+        raise CorruptArtifact(
+            f"adapter folder {directory} holds pickle files {pickles}; only safetensors are allowed"
+        )
     try:
         with safe_open(str(directory / ADAPTER_WEIGHTS), framework="pt") as fh:
             keys = list(fh.keys())
     except Exception as exc:
-        raise CorruptArtifact(f"adapter weights {directory / ADAPTER_WEIGHTS} are not valid safetensors: {exc}") from exc
+        raise CorruptArtifact(
+            f"adapter weights {directory / ADAPTER_WEIGHTS} are not valid safetensors: {exc}"
+        ) from exc
     if not keys:
         raise CorruptArtifact(f"adapter weights {directory / ADAPTER_WEIGHTS} hold no tensors")
     try:
         config = json.loads((directory / ADAPTER_CONFIG).read_text())
     except ValueError as exc:
-        raise CorruptArtifact(f"adapter config {directory / ADAPTER_CONFIG} is not valid JSON: {exc}") from exc
+        raise CorruptArtifact(
+            f"adapter config {directory / ADAPTER_CONFIG} is not valid JSON: {exc}"
+        ) from exc
     if not isinstance(config, dict) or "peft_type" not in config:
         raise CorruptArtifact(f"adapter config {directory / ADAPTER_CONFIG} has no peft_type")

@@ -31,7 +31,9 @@ class LMPyfunc(mlflow.pyfunc.PythonModel):
         self.model = attach_adapter(model, adapter)
         self.model.eval()
 
-    def predict(self, context, model_input, params: dict | None = None) -> pd.DataFrame:
+    def predict(
+        self, context, model_input: pd.DataFrame, params: dict | None = None
+    ) -> pd.DataFrame:
         from relsafe.models.causal_lm import generate_responses
 
         params = params or {}
@@ -39,5 +41,7 @@ class LMPyfunc(mlflow.pyfunc.PythonModel):
         max_new = int(params.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
         ctx = self.model.disable_adapter() if params.get("base", False) else nullcontext()
         with ctx:
-            responses = generate_responses(self.model, self.tokenizer, prompts, max_new_tokens=max_new, progress=False)
+            responses = generate_responses(
+                self.model, self.tokenizer, prompts, max_new_tokens=max_new, progress=False
+            )
         return pd.DataFrame({RESPONSE_COLUMN: responses})

@@ -64,10 +64,15 @@ class RegistryLock:
         tags = {OWNER_TAG: self.owner, EXPIRES_TAG: f"{time.time() + self.ttl_s:.3f}"}
         try:
             self.client.create_registered_model(
-                self.name, tags=tags, description="relsafe promotion lock (transient; safe to delete if stale)"
+                self.name,
+                tags=tags,
+                description="relsafe promotion lock (transient; safe to delete if stale)",
             )
         except MlflowException as exc:
-            if getattr(exc, "error_code", "") == "RESOURCE_ALREADY_EXISTS" or "already exists" in str(exc).lower():
+            if (
+                getattr(exc, "error_code", "") == "RESOURCE_ALREADY_EXISTS"
+                or "already exists" in str(exc).lower()
+            ):
                 return False
             raise
         return (self._read() or {}).get(OWNER_TAG) == self.owner
@@ -82,7 +87,12 @@ class RegistryLock:
         again = self._read()
         if again is None or again.get(OWNER_TAG) != tags.get(OWNER_TAG):
             return  # released or re-taken meanwhile
-        logger.warning("breaking stale lock %s held by %s (expired %.0fs ago)", self.name, tags.get(OWNER_TAG), time.time() - expires)
+        logger.warning(
+            "breaking stale lock %s held by %s (expired %.0fs ago)",
+            self.name,
+            tags.get(OWNER_TAG),
+            time.time() - expires,
+        )
         with contextlib.suppress(MlflowException):
             self.client.delete_registered_model(self.name)
 
@@ -110,9 +120,13 @@ class RegistryLock:
         """Fencing: raise :class:`PromotionConflict` unless we still hold an unexpired lock."""
         tags = self._read()
         if not self.held or tags is None or tags.get(OWNER_TAG) != self.owner:
-            raise PromotionConflict(f"lost {self.name!r}: now held by {(tags or {}).get(OWNER_TAG, 'nobody')}; no change made after this point")
+            raise PromotionConflict(
+                f"lost {self.name!r}: now held by {(tags or {}).get(OWNER_TAG, 'nobody')}; no change made after this point"
+            )
         if time.time() > float(tags.get(EXPIRES_TAG, "0")):
-            raise PromotionConflict(f"our lock {self.name!r} expired (ttl {self.ttl_s:g}s); aborting before the next write")
+            raise PromotionConflict(
+                f"our lock {self.name!r} expired (ttl {self.ttl_s:g}s); aborting before the next write"
+            )
 
     def release(self) -> None:
         if not self.held:

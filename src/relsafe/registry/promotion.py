@@ -34,7 +34,11 @@ from relsafe.registry.lock import RegistryLock
 logger = logging.getLogger(__name__)
 
 DECISION_TAG, REASONS_TAG, TIME_TAG = "promotion.decision", "promotion.reasons", "promotion.time"
-REPLACED_TAG, ROLLED_BACK_TAG, LAST_TAG = "promotion.replaced", "promotion.rolled_back", "promotion.last"
+REPLACED_TAG, ROLLED_BACK_TAG, LAST_TAG = (
+    "promotion.replaced",
+    "promotion.rolled_back",
+    "promotion.last",
+)
 METRIC_TAG_PREFIX = "metric."
 
 
@@ -49,17 +53,21 @@ def version_metrics(client: MlflowClient, mv: ModelVersion) -> dict[str, float]:
         try:
             metrics.update(client.get_run(mv.run_id).data.metrics)
         except MlflowException:
-            logger.warning("run %s of %s v%s is gone; using version tags only", mv.run_id, mv.name, mv.version)
+            logger.warning(
+                "run %s of %s v%s is gone; using version tags only", mv.run_id, mv.name, mv.version
+            )
     for key, value in (mv.tags or {}).items():
         if key.startswith(METRIC_TAG_PREFIX):
             try:
-                metrics[key[len(METRIC_TAG_PREFIX):]] = float(value)
+                metrics[key[len(METRIC_TAG_PREFIX) :]] = float(value)
             except ValueError:
                 continue
     return metrics
 
 
-def _set_alias(client: MlflowClient, lock: RegistryLock, name: str, alias: str, version: str | None) -> None:
+def _set_alias(
+    client: MlflowClient, lock: RegistryLock, name: str, alias: str, version: str | None
+) -> None:
     lock.check()
     if version is None:
         with contextlib.suppress(MlflowException):
@@ -71,17 +79,23 @@ def _set_alias(client: MlflowClient, lock: RegistryLock, name: str, alias: str, 
 def _verify_aliases(client: MlflowClient, name: str, expected: dict[str, str | None]) -> None:
     got = {alias: alias_version(client, name, alias) for alias in expected}
     if got != expected:
-        raise PromotionConflict(f"{name}: aliases read {got} right after setting {expected}; another writer interfered")
+        raise PromotionConflict(
+            f"{name}: aliases read {got} right after setting {expected}; another writer interfered"
+        )
 
 
 def _tag_decision(client: MlflowClient, name: str, version: str, decision: dict) -> None:
     client.set_model_version_tag(name, version, DECISION_TAG, decision["decision"])
     client.set_model_version_tag(name, version, REASONS_TAG, json.dumps(decision["reasons"]))
     client.set_model_version_tag(name, version, TIME_TAG, decision["time"])
-    client.set_registered_model_tag(name, LAST_TAG, json.dumps({k: v for k, v in decision.items() if k != "gates"}))
+    client.set_registered_model_tag(
+        name, LAST_TAG, json.dumps({k: v for k, v in decision.items() if k != "gates"})
+    )
 
 
-def _candidate(client: MlflowClient, name: str, alias: str, version: str | int | None) -> ModelVersion:
+def _candidate(
+    client: MlflowClient, name: str, alias: str, version: str | int | None
+) -> ModelVersion:
     if version is not None:
         try:
             return client.get_model_version(name, str(version))
@@ -131,17 +145,33 @@ def promote(
             "registry_uri": mlflow.get_registry_uri(),
         }
         if champion == version:
-            decision |= {"decision": "noop", "passed": True, "reasons": [f"v{version} already is @{champion_alias}"], "gates": []}
+            decision |= {
+                "decision": "noop",
+                "passed": True,
+                "reasons": [f"v{version} already is @{champion_alias}"],
+                "gates": [],
+            }
             logger.info("%s v%s already is @%s: nothing to do", model_name, version, champion_alias)
             return decision
         champ_metrics = None
         if champion is not None:
             champ_metrics = version_metrics(client, client.get_model_version(model_name, champion))
         results = evaluate_gates(
-            version_metrics(client, cand), champ_metrics, gates, f"{champion_alias} v{champion}", missing_champion_metric
+            version_metrics(client, cand),
+            champ_metrics,
+            gates,
+            f"{champion_alias} v{champion}",
+            missing_champion_metric,
         )
         if (cand.tags or {}).get(ROLLED_BACK_TAG):
-            results.append(GateResult("not_rolled_back", "-", False, f"v{version} was rolled back at {cand.tags[ROLLED_BACK_TAG]}; register a new version"))
+            results.append(
+                GateResult(
+                    "not_rolled_back",
+                    "-",
+                    False,
+                    f"v{version} was rolled back at {cand.tags[ROLLED_BACK_TAG]}; register a new version",
+                )
+            )
         passed = all(r.passed for r in results)
         decision |= {
             "decision": "promoted" if passed else "rejected",
@@ -154,7 +184,11 @@ def promote(
                 if champion is not None:
                     _set_alias(client, held, model_name, previous_alias, champion)
                 _set_alias(client, held, model_name, champion_alias, version)
-                _verify_aliases(client, model_name, {champion_alias: version, previous_alias: champion or previous})
+                _verify_aliases(
+                    client,
+                    model_name,
+                    {champion_alias: version, previous_alias: champion or previous},
+                )
             except Exception:
                 _restore(client, model_name, {champion_alias: champion, previous_alias: previous})
                 raise
@@ -209,7 +243,9 @@ def rollback(
         champion = alias_version(client, model_name, champion_alias)
         previous = alias_version(client, model_name, previous_alias)
         if previous is None:
-            raise NothingToRollBack(f"{model_name} has no @{previous_alias}: nothing to roll back to (@{champion_alias} = v{champion})")
+            raise NothingToRollBack(
+                f"{model_name} has no @{previous_alias}: nothing to roll back to (@{champion_alias} = v{champion})"
+            )
         older = (client.get_model_version(model_name, previous).tags or {}).get(REPLACED_TAG)
         if older in (None, "none", previous, champion) or not _exists(client, model_name, older):
             older = None
@@ -238,7 +274,15 @@ def rollback(
             _tag_decision(client, model_name, champion, decision)
         else:
             client.set_registered_model_tag(model_name, LAST_TAG, json.dumps(decision))
-    logger.info("%s: @%s rolled back v%s -> v%s (@%s now %s)", model_name, champion_alias, champion, previous, previous_alias, older)
+    logger.info(
+        "%s: @%s rolled back v%s -> v%s (@%s now %s)",
+        model_name,
+        champion_alias,
+        champion,
+        previous,
+        previous_alias,
+        older,
+    )
     return decision
 
 

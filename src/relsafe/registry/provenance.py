@@ -20,10 +20,19 @@ def git_commit(root: str | Path = ".") -> str:
     """``git rev-parse HEAD`` (with ``-dirty`` when tracked files changed); ``unknown`` outside git."""
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -66,13 +75,23 @@ def version_tags(
         "git_commit": git_commit(root),
         "dvc_data_hash": dvc_data_hash(root),
         "policy_sha256": str(manifest.get("policy_sha256") or "unknown"),
-        "params": clip(json.dumps({"model": model_params, "train": manifest.get("params", {})}, sort_keys=True, default=str)),
+        "params": clip(
+            json.dumps(
+                {"model": model_params, "train": manifest.get("params", {})},
+                sort_keys=True,
+                default=str,
+            )
+        ),
     }
     if manifest.get("base_sha256"):
         tags["base_sha256"] = str(manifest["base_sha256"])
     missing = [k for k in headline if k not in metrics]
     if missing:  # tagged and logged, not fatal: promotion gates fail on missing metrics anyway
-        logger.warning("register.headline_metrics %s are not in metrics.json (keys: %s)", missing, sorted(metrics))
+        logger.warning(
+            "register.headline_metrics %s are not in metrics.json (keys: %s)",
+            missing,
+            sorted(metrics),
+        )
         tags["metric.missing"] = ",".join(missing)
     tags.update({f"metric.{k}": repr(float(metrics[k])) for k in headline if k in metrics})
     return tags

@@ -21,18 +21,24 @@ def checked_load_params(artifacts: dict[str, str]) -> tuple[dict, Path]:
     """
     missing = [k for k in (ADAPTER, BASE_REF, CHECKSUMS) if k not in artifacts]
     if missing:
-        raise CorruptArtifact(f"registered model lacks artifacts {missing}; it was not logged by relsafe.registry")
+        raise CorruptArtifact(
+            f"registered model lacks artifacts {missing}; it was not logged by relsafe.registry"
+        )
     try:
         sums = json.loads(Path(artifacts[CHECKSUMS]).read_text())
     except (OSError, ValueError) as exc:
-        raise CorruptArtifact(f"registered model artifact {artifacts[CHECKSUMS]}: cannot read checksums ({exc})") from exc
+        raise CorruptArtifact(
+            f"registered model artifact {artifacts[CHECKSUMS]}: cannot read checksums ({exc})"
+        ) from exc
     adapter = Path(artifacts[ADAPTER])
     verify_checksums(adapter, sums.get(ADAPTER, {}), label="adapter")
     validate_adapter_dir(adapter)
     if BASE_MODEL in artifacts and sums.get(BASE_MODEL):
         base = Path(artifacts[BASE_MODEL])
         if base.is_file():
-            verify_checksums(base.parent, {base.name: next(iter(sums[BASE_MODEL].values()))}, label="base_model")
+            verify_checksums(
+                base.parent, {base.name: next(iter(sums[BASE_MODEL].values()))}, label="base_model"
+            )
         else:
             verify_checksums(base, sums[BASE_MODEL], label="base_model")
     ref = read_base_ref(artifacts[BASE_REF])

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -31,7 +32,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from relsafe.registry.aliases import ensure_reachable
+from relsafe.registry.aliases import alias_version, ensure_reachable
 from relsafe.registry.base_ref import (
     base_copy_source,
     local_model_dir,
@@ -40,6 +41,7 @@ from relsafe.registry.base_ref import (
 )
 from relsafe.registry.errors import RegistrationFailed
 from relsafe.registry.integrity import file_checksums, sha256_file, validate_adapter_dir
+from relsafe.registry.lock import RegistryLock
 from relsafe.registry.pyfunc_common import ADAPTER, BASE_MODEL, BASE_REF, CHECKSUMS
 
 logger = logging.getLogger(__name__)
@@ -75,7 +77,17 @@ FAMILIES: dict[str, FamilySpec] = {
         requirements=("gguf",),
     ),
 }
-BASE_REQUIREMENTS = ("mlflow", "torch", "transformers", "peft", "safetensors", "tokenizers", "numpy", "pandas", "pyyaml")
+BASE_REQUIREMENTS = (
+    "mlflow",
+    "torch",
+    "transformers",
+    "peft",
+    "safetensors",
+    "tokenizers",
+    "numpy",
+    "pandas",
+    "pyyaml",
+)
 
 
 def pip_requirements(extra: tuple[str, ...] = ()) -> list[str]:
@@ -92,7 +104,9 @@ def pip_requirements(extra: tuple[str, ...] = ()) -> list[str]:
     return out
 
 
-def _stage_artifacts(adapter_dir: Path, model_params: dict, copy_base: str, tmp: Path) -> dict[str, str]:
+def _stage_artifacts(
+    adapter_dir: Path, model_params: dict, copy_base: str, tmp: Path
+) -> dict[str, str]:
     ref = make_base_ref(model_params, copy=copy_base)
     write_base_ref(ref, tmp / "base_ref.json")
     artifacts = {ADAPTER: str(adapter_dir), BASE_REF: str(tmp / "base_ref.json")}
@@ -100,7 +114,9 @@ def _stage_artifacts(adapter_dir: Path, model_params: dict, copy_base: str, tmp:
     if ref["copy"]:
         source = base_copy_source(ref)
         artifacts[BASE_MODEL] = str(source)
-        sums[BASE_MODEL] = {source.name: sha256_file(source)} if source.is_file() else file_checksums(source)
+        sums[BASE_MODEL] = (
+            {source.name: sha256_file(source)} if source.is_file() else file_checksums(source)
+        )
         tokenizer = model_params.get("tokenizer")
         if tokenizer and str(tokenizer) != str(model_params["name_or_path"]):
             tok_dir = local_model_dir(str(tokenizer))
@@ -122,7 +138,9 @@ def _smoke_test(model_uri: str, spec: FamilySpec) -> None:
         raise ValueError(f"smoke test of {model_uri}: bad prediction {out!r:.200}")
 
 
-def _rollback_version(client: MlflowClient, name: str, version_: str | None, created_model: bool) -> None:
+def _rollback_version(
+    client: MlflowClient, name: str, version_: str | None, created_model: bool
+) -> None:
     """Undo a partial registration; log (never raise) what could not be undone."""
     try:
         if version_ is not None:
@@ -132,6 +150,42 @@ def _rollback_version(client: MlflowClient, name: str, version_: str | None, cre
             client.delete_registered_model(name)
     except MlflowException as exc:  # pragma: no cover - the store went away mid-rollback
         logger.error("could not undo partial registration of %s v%s: %s", name, version_, exc)
+
+
+def _ensure_registered_model(client: MlflowClient, name: str, family: str) -> bool:
+    """Create the registered model if needed; True when this call created it."""
+    try:
+        client.get_registered_model(name)
+        return False
+    except MlflowException:
+        pass
+    try:
+        client.create_registered_model(name, description=f"relsafe {family} LoRA adapters (pyfunc)")
+        return True
+    except MlflowException as exc:  # a concurrent registration created it first
+        if "already exists" in str(exc).lower() or exc.error_code == "RESOURCE_ALREADY_EXISTS":
+            return False
+        raise
+
+
+def _move_alias_forward(
+    client: MlflowClient, name: str, alias: str, version: str, lock: dict | None
+) -> bool:
+    """Point ``alias`` at ``version`` unless it already points at a newer one (under the lock,
+    so concurrent registrations end with the newest version as challenger); verified."""
+    with RegistryLock(client, name, **(lock or {})) as held:
+        current = alias_version(client, name, alias)
+        if current is not None and int(current) > int(version):
+            logger.warning("%s@%s stays v%s, newer than v%s", name, alias, current, version)
+            return False
+        held.check()
+        client.set_registered_model_alias(name, alias, version)
+        got = alias_version(client, name, alias)
+        if got != version:
+            raise RegistrationFailed(
+                f"{name}@{alias} reads v{got} right after being set to v{version}"
+            )
+    return True
 
 
 def register_model(
@@ -144,10 +198,14 @@ def register_model(
     metrics: dict[str, float] | None = None,
     copy_base: str = "auto",
     smoke_test: bool = True,
+    lock: dict | None = None,
 ) -> dict:
     """Log + register an adapter of ``family`` (``encoder`` | ``causal_lm``); returns version info.
 
     Uses the active MLflow run when there is one (as under kedro-mlflow), else a new run.
+    ``alias`` only moves forward: if a concurrent registration already pointed it at a newer
+    version, it stays there and the returned ``alias`` is None. ``lock`` configures the
+    :class:`~relsafe.registry.lock.RegistryLock` taken for that move.
 
     Raises:
         CorruptArtifact: the adapter folder is missing files or holds unreadable weights.
@@ -163,7 +221,11 @@ def register_model(
     validate_adapter_dir(adapter_dir)
     ensure_reachable()
     frame = pd.DataFrame({spec.input_column: list(spec.examples)})
-    out_example = None if spec.output_example is None else pd.concat([spec.output_example] * len(frame), ignore_index=True)
+    out_example = (
+        None
+        if spec.output_example is None
+        else pd.concat([spec.output_example] * len(frame), ignore_index=True)
+    )
     signature = infer_signature(frame, out_example, params=spec.params)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -172,13 +234,17 @@ def register_model(
         try:
             if metrics:
                 mlflow.log_metrics({k: float(v) for k, v in metrics.items() if _is_number(v)})
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=str(MODEL_CODE / spec.model_code),
-                artifacts=artifacts,
-                signature=signature,
-                pip_requirements=pip_requirements(spec.requirements),
-            )
+            with warnings.catch_warnings():  # we pass a signature and smoke-test instead
+                warnings.filterwarnings(
+                    "ignore", message=".*(type hints|input_example|input example).*"
+                )
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=str(MODEL_CODE / spec.model_code),
+                    artifacts=artifacts,
+                    signature=signature,
+                    pip_requirements=pip_requirements(spec.requirements),
+                )
             if smoke_test:
                 _smoke_test(info.model_uri, spec)
         except Exception as exc:
@@ -192,30 +258,32 @@ def register_model(
     client = MlflowClient()
     created_model = False
     new_version: str | None = None
+    alias_set = False
     try:
-        try:
-            client.get_registered_model(model_name)
-        except MlflowException:
-            client.create_registered_model(model_name, description=f"relsafe {family} LoRA adapters (pyfunc)")
-            created_model = True
-        mv = mlflow.register_model(info.model_uri, model_name, tags={k: str(v) for k, v in (tags or {}).items()})
+        created_model = _ensure_registered_model(client, model_name, family)
+        mv = mlflow.register_model(
+            info.model_uri, model_name, tags={k: str(v) for k, v in (tags or {}).items()}
+        )
         new_version = str(mv.version)
         if mv.status != "READY":
-            raise RegistrationFailed(f"{model_name} v{new_version} status {mv.status}: {mv.status_message}")
-        client.set_registered_model_alias(model_name, alias, new_version)
-        got = str(client.get_model_version_by_alias(model_name, alias).version)
-        if got != new_version:
-            raise RegistrationFailed(f"{model_name}@{alias} reads v{got} right after being set to v{new_version}")
+            raise RegistrationFailed(
+                f"{model_name} v{new_version} status {mv.status}: {mv.status_message}"
+            )
+        alias_set = _move_alias_forward(client, model_name, alias, new_version, lock)
     except Exception as exc:
         _rollback_version(client, model_name, new_version, created_model)
         if isinstance(exc, RegistrationFailed):
             raise
-        raise RegistrationFailed(f"{model_name}: registration failed and was rolled back: {exc}") from exc
-    logger.info("registered %s version %s as @%s", model_name, new_version, alias)
+        raise RegistrationFailed(
+            f"{model_name}: registration failed and was rolled back: {exc}"
+        ) from exc
+    logger.info(
+        "registered %s version %s as @%s", model_name, new_version, alias if alias_set else "-"
+    )
     return {
         "model_name": model_name,
         "version": new_version,
-        "alias": alias,
+        "alias": alias if alias_set else None,
         "family": family,
         "model_uri": f"models:/{model_name}/{new_version}",
         "alias_uri": f"models:/{model_name}@{alias}",
@@ -241,7 +309,9 @@ def register_encoder(
     **kwargs,
 ) -> dict:
     """:func:`register_model` for the ``encoder`` family."""
-    return register_model(adapter_dir, model_params, model_name, family="encoder", alias=alias, tags=tags, **kwargs)
+    return register_model(
+        adapter_dir, model_params, model_name, family="encoder", alias=alias, tags=tags, **kwargs
+    )
 
 
 def register_lm(
@@ -253,7 +323,9 @@ def register_lm(
     **kwargs,
 ) -> dict:
     """:func:`register_model` for the ``causal_lm`` family."""
-    return register_model(adapter_dir, model_params, model_name, family="causal_lm", alias=alias, tags=tags, **kwargs)
+    return register_model(
+        adapter_dir, model_params, model_name, family="causal_lm", alias=alias, tags=tags, **kwargs
+    )
 
 
 __all__ = ["FAMILIES", "register_encoder", "register_lm", "register_model"]

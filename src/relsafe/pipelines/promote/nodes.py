@@ -12,7 +12,9 @@ def promote_challenger(model: dict, register_params: dict, params: dict) -> dict
     family = model.get("family", "encoder")
     gates = (params.get("gates") or {}).get(family)
     if gates is None:
-        raise KeyError(f"parameters_promote.yml: promote.gates.{family} is missing (model.family = {family!r})")
+        raise KeyError(
+            f"parameters_promote.yml: promote.gates.{family} is missing (model.family = {family!r})"
+        )
     return promote(
         registered_model_name(family, register_params),
         gates,
@@ -32,5 +34,6 @@ def enforce_decision(decision: dict, params: dict) -> None:
     failed = [g["reason"] for g in decision["gates"] if not g["passed"]]
     raise PromotionRejected(
         f"{decision['model_name']} v{decision['candidate_version']} not promoted; "
-        f"@champion stays v{decision['champion_before']}. Failed gates:\n  - " + "\n  - ".join(failed)
+        f"@champion stays v{decision['champion_before']}. Failed gates:\n  - "
+        + "\n  - ".join(failed)
     )

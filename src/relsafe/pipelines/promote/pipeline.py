@@ -14,6 +14,11 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "promotion_decision",
                 name="promote_challenger",
             ),
-            Node(enforce_decision, ["promotion_decision", "params:promote"], None, name="enforce_promotion_decision"),
+            Node(
+                enforce_decision,
+                ["promotion_decision", "params:promote"],
+                None,
+                name="enforce_promotion_decision",
+            ),
         ]
     )

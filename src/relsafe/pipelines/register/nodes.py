@@ -34,4 +34,5 @@ def register_adapter(adapter: AdapterBundle, metrics: dict, model: dict, params:
             metrics=metrics,
             copy_base=params.get("copy_base", "auto"),
             smoke_test=bool(params.get("smoke_test", True)),
+            lock=params.get("lock"),
         )

@@ -1,0 +1,311 @@
+"""Textual unlearning of a causal LM with LoRA (SmolLM2 by default; any HF causal LM).
+
+Loss terms (``params:train_edit.causal_lm.terms``), each fed from its own pool of
+``split == "train"`` rows and scored on a (chat-templated prompt, target) pair:
+
+- ``forget``: NPO (default) or gradient ascent on the base model's own answers to harmful
+  prompts (``lm_forget_set.completion``);
+- ``refusal``: learn the ``refusal`` target on the same prompts;
+- ``retain``: KL to the frozen base on benign prompts and benign relational contrasts
+  (over the base's answer positions; at least the first answer token).
+
+The frozen base is the same model with the adapter disabled, so no second copy is held.
+Training sequences are right-padded (causal masking keeps padding out of the real tokens);
+generation elsewhere uses left padding.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from relsafe.editing.adapter_io import AdapterBundle
+from relsafe.editing.lm_losses import SeqScores
+from relsafe.editing.lora import add_lora, trainable_count, trainable_share
+from relsafe.editing.losses import get_loss
+from relsafe.editing.manifest import frame_hash, params_fingerprint
+from relsafe.editing.trainer import MetricCallback, StepCallback, StepContext, TrainerConfig, train_loop
+from relsafe.models.causal_lm import chat_inputs
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LM_TERMS: dict[str, dict[str, Any]] = {
+    "forget": {"loss": "lm_npo", "weight": 1.0, "data": "forget", "target": "completion", "beta": 0.1},
+    "refusal": {"loss": "lm_refusal", "weight": 1.0, "data": "forget", "target": "refusal"},
+    "retain": {"loss": "lm_retain_kl", "weight": 1.0, "data": "retain", "target": "completion"},
+}
+_TERM_KEYS = {"loss", "weight", "data", "target", "sources", "batch_size", "add_eos"}
+#: Losses that need the frozen base: per-sequence log-probs, or logits at answer positions.
+NEEDS_REF_LOGP = {"lm_npo"}
+NEEDS_REF_LOGITS = {"lm_retain_kl"}
+#: Losses that can score a row whose target is empty (the first answer position only).
+ALLOWS_EMPTY = {"lm_retain_kl"}
+
+
+@dataclass
+class LMTermSpec:
+    name: str
+    loss: str
+    weight: float
+    data: str  # forget | retain
+    target: str  # completion | refusal
+    sources: list[str] | None = None
+    batch_size: int | None = None
+    add_eos: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_lm_terms(block: Mapping[str, Any] | None, where: str = "train_edit.causal_lm.terms") -> list[LMTermSpec]:
+    block = block or DEFAULT_LM_TERMS
+    specs = []
+    for name in sorted(block):
+        raw = dict(block[name] or {})
+        if "loss" not in raw:
+            raise ValueError(f"{where}.{name}: needs a `loss` (one of the registered losses)")
+        data = raw.get("data", "retain" if name == "retain" else "forget")
+        target = raw.get("target", "refusal" if name == "refusal" else "completion")
+        if data not in ("forget", "retain"):
+            raise ValueError(f"{where}.{name}.data: {data!r}; expected 'forget' or 'retain'")
+        if target not in ("completion", "refusal"):
+            raise ValueError(f"{where}.{name}.target: {target!r}; expected 'completion' or 'refusal'")
+        specs.append(LMTermSpec(
+            name=name, loss=str(raw["loss"]), weight=float(raw.get("weight", 1.0)), data=data, target=target,
+            sources=list(raw["sources"]) if raw.get("sources") else None,
+            batch_size=int(raw["batch_size"]) if raw.get("batch_size") else None,
+            add_eos=bool(raw.get("add_eos", target == "refusal")),
+            options={k: v for k, v in raw.items() if k not in _TERM_KEYS},
+        ))
+        get_loss(specs[-1].loss)
+    return specs
+
+
+def train_rows(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The ``split == "train"`` rows (every row when there is no split column)."""
+    missing = [c for c in ("prompt",) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name}: missing column(s) {missing}; has {list(frame.columns)}")
+    part = frame[frame["split"].astype(str) == "train"] if "split" in frame.columns else frame
+    bad = part.index[part["prompt"].isna() | (part["prompt"].astype(str).str.strip() == "")]
+    if len(bad):
+        raise ValueError(f"{name}: empty prompt in row(s) {list(bad[:10])}")
+    return part.reset_index(drop=True)
+
+
+@dataclass
+class _LMPool:
+    prompt_ids: list[list[int]]
+    target_ids: list[list[int]]
+    ref_logp: torch.Tensor | None = None
+
+
+def _encode_pool(tok: PreTrainedTokenizerBase, prompts: list[str], targets: list[str], add_eos: bool, max_prompt: int, max_target: int) -> _LMPool:
+    rendered = chat_inputs(tok, prompts)
+    p_ids = [ids[-max_prompt:] for ids in tok(rendered, add_special_tokens=False)["input_ids"]] if rendered else []
+    eos = [tok.eos_token_id] if add_eos and tok.eos_token_id is not None else []
+    t_ids = [ids[:max_target] + eos if ids or eos else [] for ids in tok(targets, add_special_tokens=False)["input_ids"]] if targets else []
+    return _LMPool(p_ids, [t[: max_target + len(eos)] for t in t_ids])
+
+
+def build_lm_pools(tok: PreTrainedTokenizerBase, forget: pd.DataFrame, retain: pd.DataFrame, specs: list[LMTermSpec], block: Mapping[str, Any]) -> dict[str, _LMPool]:
+    max_prompt, max_target = int(block.get("max_prompt_tokens", 128)), int(block.get("max_target_tokens", 48))
+    pools = {}
+    for spec in specs:
+        frame = forget if spec.data == "forget" else retain
+        if spec.sources:
+            frame = frame[frame["source"].isin(spec.sources)] if "source" in frame.columns else frame.iloc[:0]
+        col = spec.target
+        if col not in frame.columns:
+            raise ValueError(f"lm_{spec.data}_set: term {spec.name!r} needs column {col!r}; has {list(frame.columns)}")
+        targets = frame[col].fillna("").astype(str)
+        empty = targets.str.strip() == ""
+        if empty.any() and spec.loss not in ALLOWS_EMPTY:
+            logger.info("LM edit: term %r uses %d of %d %s rows (%d have an empty %s)", spec.name, int((~empty).sum()),
+                        len(frame), spec.data, int(empty.sum()), col)
+            frame, targets = frame[~empty], targets[~empty]
+        pools[spec.name] = _encode_pool(tok, frame["prompt"].astype(str).tolist(), targets.tolist(), spec.add_eos, max_prompt, max_target)
+        if not pools[spec.name].prompt_ids:
+            logger.warning("LM edit: term %r has no rows; it is skipped", spec.name)
+    return pools
+
+
+@dataclass
+class _Batch:
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    starts: list[int]  # first target position per row
+    lengths: list[int]  # target tokens per row
+
+
+def collate(pairs: list[tuple[list[int], list[int]]], pad_id: int, device: torch.device) -> _Batch:
+    """Right-padded prompt+target sequences."""
+    seqs = [p + t for p, t in pairs]
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[i, : len(s)] = 1
+    return _Batch(ids.to(device), mask.to(device), [len(p) for p, _ in pairs], [len(t) for _, t in pairs])
+
+
+def _answer_positions(batch: _Batch, rows: range) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row, position) of the logits that predict each target token (>= 1 per row)."""
+    r, p = [], []
+    for i in rows:
+        n = max(batch.lengths[i], 1)
+        r.extend([i] * n)
+        p.extend(range(batch.starts[i] - 1, batch.starts[i] - 1 + n))
+    return torch.tensor(r, dtype=torch.long), torch.tensor(p, dtype=torch.long)
+
+
+def sequence_logp(logits: torch.Tensor, batch: _Batch, rows: range) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed log-prob of each row's target tokens, and the token counts."""
+    out, counts = [], []
+    for i in rows:
+        n, s = batch.lengths[i], batch.starts[i]
+        if n == 0:
+            out.append(logits.new_zeros(()))
+        else:
+            lp = torch.log_softmax(logits[i, s - 1 : s - 1 + n].float(), dim=-1)
+            out.append(lp.gather(-1, batch.input_ids[i, s : s + n].unsqueeze(-1)).sum())
+        counts.append(n)
+    return torch.stack(out), torch.tensor(counts, device=logits.device, dtype=torch.float32)
+
+
+def _peft(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+@torch.no_grad()
+def reference_logps(model: torch.nn.Module, pool: _LMPool, pad_id: int, batch_size: int, device: torch.device) -> torch.Tensor:
+    """Frozen-base log-probs of a pool's targets, in fixed batches (deterministic)."""
+    out = []
+    with _peft(model).disable_adapter():
+        for i in range(0, len(pool.prompt_ids), batch_size):
+            pairs = list(zip(pool.prompt_ids[i : i + batch_size], pool.target_ids[i : i + batch_size]))
+            batch = collate(pairs, pad_id, device)
+            logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+            out.append(sequence_logp(logits, batch, range(len(pairs)))[0].float().cpu())
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+def make_lm_compute_terms(pools: dict[str, _LMPool], specs: list[LMTermSpec], batch_size: int, pad_id: int):
+    losses = {s.name: get_loss(s.loss) for s in specs}
+
+    def compute(model: torch.nn.Module, ctx: StepContext) -> dict[str, torch.Tensor]:
+        pairs, picks = [], []
+        for spec in specs:
+            pool = pools[spec.name]
+            if not pool.prompt_ids or spec.name not in ctx.weights:
+                continue
+            n = min(spec.batch_size or batch_size, len(pool.prompt_ids))
+            idx = np.sort(ctx.rng.choice(len(pool.prompt_ids), size=n, replace=False))
+            picks.append((spec, idx, range(len(pairs), len(pairs) + n)))
+            pairs.extend((pool.prompt_ids[i], pool.target_ids[i]) for i in idx)
+        batch = collate(pairs, pad_id, ctx.device)
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        ref_rows = [i for spec, _, rows in picks if spec.loss in NEEDS_REF_LOGITS for i in rows]
+        ref_logits = None
+        if ref_rows:
+            sub = _Batch(batch.input_ids[ref_rows], batch.attention_mask[ref_rows],
+                         [batch.starts[i] for i in ref_rows], [batch.lengths[i] for i in ref_rows])
+            with torch.no_grad(), _peft(model).disable_adapter():
+                ref_logits = model(input_ids=sub.input_ids, attention_mask=sub.attention_mask).logits
+        out = {}
+        for spec, idx, rows in picks:
+            logp, counts = sequence_logp(logits, batch, rows)
+            scores = SeqScores(logp=logp, n_tokens=counts)
+            if spec.loss in NEEDS_REF_LOGP:
+                scores.ref_logp = pools[spec.name].ref_logp[idx].to(logp.device)
+            if spec.loss in NEEDS_REF_LOGITS:
+                r, p = _answer_positions(batch, rows)
+                local = torch.tensor([ref_rows.index(i) for i in r.tolist()], dtype=torch.long)
+                scores.logits = logits[r.to(logits.device), p.to(logits.device)]
+                scores.ref_logits = ref_logits[local.to(logits.device), p.to(logits.device)]
+            out[spec.name] = losses[spec.name](scores, **spec.options)
+        return out
+
+    return compute
+
+
+def train_lm_edit(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    forget: pd.DataFrame,
+    retain: pd.DataFrame,
+    params: Mapping[str, Any],
+    manifest: dict,
+    on_metrics: MetricCallback | None = None,
+    on_step: StepCallback | None = None,
+    checkpoint_name: str = "edit",
+    desc: str = "LoRA edit (causal LM)",
+) -> tuple[AdapterBundle, pd.DataFrame]:
+    """Train a LoRA adapter for textual unlearning; returns the adapter and the history.
+
+    ``forget`` / ``retain`` are ``lm_forget_set`` / ``lm_retain_set``; only their
+    ``split == "train"`` rows are used.
+    """
+    forget, retain = train_rows(forget, "lm_forget_set"), train_rows(retain, "lm_retain_set")
+    if forget.empty:
+        raise ValueError("lm_forget_set has no split == 'train' rows: nothing to unlearn")
+    cfg = TrainerConfig.from_params(params)
+    block = dict(params.get("causal_lm") or {})
+    specs = parse_lm_terms(block.get("terms"))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pools = build_lm_pools(tokenizer, forget, retain, specs, block)
+    torch.manual_seed(cfg.seed)
+    model = add_lora(model, params.get("lora", {}) or {})
+    share, n_trainable = trainable_share(model), trainable_count(model)
+    from relsafe.editing.device import resolve_device
+
+    device = torch.device(resolve_device(cfg.device))
+    model.to(device)
+    for spec in specs:
+        if spec.loss in NEEDS_REF_LOGP and pools[spec.name].prompt_ids:
+            pools[spec.name].ref_logp = reference_logps(model, pools[spec.name], pad_id, int(block.get("ref_batch_size", 16)), device)
+    cols = [c for c in ("prompt", "completion", "refusal", "source") if c in forget.columns]
+    data_sha = frame_hash(forget, columns=cols) + ":" + frame_hash(retain, columns=cols)
+    fingerprint = params_fingerprint("causal_lm", _semantic(params), data_sha, manifest.get("base_sha256", ""), checkpoint_name)
+    result = train_loop(
+        model,
+        make_lm_compute_terms(pools, specs, int(params.get("batch_size", 4)), pad_id),
+        {s.name: s.weight for s in specs},
+        cfg,
+        fingerprint=fingerprint,
+        checkpoint_name=checkpoint_name,
+        on_metrics=on_metrics,
+        on_step=on_step,
+        desc=desc,
+    )
+    peft_model = result.model
+    peft_model.eval()
+    manifest = {
+        **manifest,
+        "data_sha256": manifest.get("data_sha256") or data_sha,
+        "trainable_share": share,
+        "trainable_params": n_trainable,
+        "train_seconds": result.seconds,
+        "steps_run": result.steps_run,
+        "stopped_early": result.stopped_early,
+        "resumed_from_step": result.resumed_from,
+        "device": result.device,
+        "mixed_precision": result.mixed_precision,
+        "n_forget_train": len(forget),
+        "n_retain_train": len(retain),
+        "terms": {s.name: {"loss": s.loss, "weight": s.weight, "n_rows": len(pools[s.name].prompt_ids), **s.options} for s in specs},
+    }
+    logger.info("%s: %d steps in %.1fs, trainable share %.3f%%", desc, result.steps_run, result.seconds, 100 * share)
+    return AdapterBundle.from_peft(peft_model, manifest), result.history
+
+
+def _semantic(params: Mapping[str, Any]) -> dict[str, Any]:
+    from relsafe.editing.encoder_edit import NON_SEMANTIC
+
+    return {k: v for k, v in params.items() if k not in NON_SEMANTIC}
