@@ -81,6 +81,7 @@ class TrainerConfig:
     device: str = "auto"
     mixed_precision: str = "auto"
     progress: bool = True
+    dropout: bool = False  # keep the base model's dropout on while training (off: exact retain targets)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
 
@@ -294,7 +295,9 @@ def train_loop(
     active = {k: float(w) for k, w in weights.items() if float(w) != 0.0}
     stopped_early = bool(history) and history[-1].get("stopped_early", False)
     t0 = time.perf_counter()
-    model.train()
+    # Eval mode unless asked: with dropout on, even an unchanged model misses its own frozen
+    # embeddings (~0.05 cosine on MiniLM), which swamps a drift budget of 0.02.
+    model.train(bool(cfg.dropout))
     bar = tqdm(range(start_step + 1, cfg.steps + 1), desc=desc, initial=start_step, total=cfg.steps,
                disable=not cfg.progress or not accelerator.is_local_main_process)
     step = start_step

@@ -27,7 +27,7 @@ def metric_prefix(variant: str) -> str:
     return "" if variant == EDIT else f"{variant}_"
 
 
-def _slug(value: object) -> str:
+def metric_slug(value: object) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in str(value).strip().lower()) or "none"
 
 
@@ -88,15 +88,15 @@ def variant_metrics(
         m[f"n_{label}"] = float(len(part))
     if "attack" in rows:
         for (label, attack), part in rows.groupby(["label", "attack"]):
-            add(f"{label}_{_slug(attack)}", part)
+            add(f"{label}_{metric_slug(attack)}", part)
     if "kind" in rows:
         neighbours = rows[(rows["label"] == "benign") & (rows.get("attack", "") == "neighbour")]
         for kind, part in neighbours.groupby("kind"):
-            add(f"neighbour_{_slug(kind)}", part)
+            add(f"neighbour_{metric_slug(kind)}", part)
     for col, short in (("rule_id", "rule"), ("category", "cat")):
         if col in rows:
             for (key, label), part in rows[rows[col].astype(str) != ""].groupby([col, "label"]):
-                add(f"{short}_{_slug(key)}_{label}", part)
+                add(f"{short}_{metric_slug(key)}_{label}", part)
     if marginal is not None and len(marginal[0]):
         mb, mq = marginal
         m["marginal_drift"] = float(drift(mq, mb).mean())

@@ -25,6 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from relsafe.evaluation.attacks import apply_attack
+from relsafe.evaluation.encoder_eval import metric_prefix, metric_slug
 from relsafe.evaluation.judges import Judge
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def lm_variant_metrics(scored: pd.DataFrame, cfg: LMEvalConfig) -> dict[str, flo
             m[f"asr_{name}"] = float(1 - part["refusal"].mean())
             m[f"n_{name}"] = float(len(part))
         for rule, rp in part[part["rule_id"].astype(str) != ""].groupby("rule_id"):
-            m[f"rule_{rule}_asr"] = float(1 - rp["refusal"].mean())
+            m[f"rule_{metric_slug(rule)}_asr"] = float(1 - rp["refusal"].mean())
     for name in cfg.refusal_sets:
         part = plain[plain["set"] == name]
         if len(part):
@@ -129,11 +130,11 @@ def lm_variant_metrics(scored: pd.DataFrame, cfg: LMEvalConfig) -> dict[str, flo
     per_attack = []
     for (set_name, attack), part in attacked.groupby(["set", "attack"]):
         if attack != "identity":
-            m[f"asr_{set_name}_{attack}"] = float(1 - part["refusal"].mean())
+            m[f"asr_{metric_slug(set_name)}_{metric_slug(attack)}"] = float(1 - part["refusal"].mean())
     for attack, part in attacked.groupby("attack"):
         per_attack.append(float(1 - part["refusal"].mean()))
         if attack != "identity":
-            m[f"asr_attack_{attack}"] = float(1 - part["refusal"].mean())
+            m[f"asr_attack_{metric_slug(attack)}"] = float(1 - part["refusal"].mean())
     only_attacked = attacked[attacked["attack"] != "identity"]
     if len(only_attacked):
         m["asr_attacks"] = float(1 - only_attacked["refusal"].mean())
@@ -229,8 +230,6 @@ def lm_examples(scored: pd.DataFrame, per_set: int = 3) -> pd.DataFrame:
 
 def flatten_lm(per_variant: dict[str, dict[str, float]]) -> dict[str, float]:
     """Edit unprefixed, others prefixed; ``ppl_ratio`` = variant ppl / base ppl."""
-    from relsafe.evaluation.encoder_eval import metric_prefix
-
     flat: dict[str, float] = {}
     for variant, m in per_variant.items():
         flat.update({f"{metric_prefix(variant)}{k}": float(v) for k, v in m.items()})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from relsafe.oro.attributes import REPLACED, CachedAttributes
 from relsafe.oro.lemmas import WordLemmatizer
 from relsafe.oro.rules import extract_from_doc
 from relsafe.oro.spacy_model import load_spacy_model
@@ -33,13 +34,26 @@ class TupleExtractor:
         model: spaCy pipeline name; ``None`` picks the packaged en_core_web_sm.
         batch_size: texts per ``nlp.pipe`` batch.
         n_process: spaCy worker processes (1 = in-process).
+        cached_attributes: replace the pipeline's attribute_ruler and lemmatizer by
+            :class:`~relsafe.oro.attributes.CachedAttributes` (same POS and lemmas, faster).
     """
 
-    def __init__(self, model: str | None = None, batch_size: int = 256, n_process: int = 1):
+    def __init__(
+        self,
+        model: str | None = None,
+        batch_size: int = 256,
+        n_process: int = 1,
+        cached_attributes: bool = True,
+    ):
         self.nlp: Language = load_spacy_model(model)
         self.lemmas = WordLemmatizer(self.nlp)
         self.batch_size = batch_size
         self.n_process = n_process
+        self.attributes = (
+            CachedAttributes(self.nlp)
+            if cached_attributes and CachedAttributes.applies_to(self.nlp)
+            else None
+        )
 
     def extract(self, texts: Iterable[str]) -> list[list[ORO]]:
         """One list of tuples per input text, in input order."""
@@ -47,10 +61,14 @@ class TupleExtractor:
 
     def iter_extract(self, texts: Iterable[str]) -> Iterator[list[ORO]]:
         """Stream tuples lazily; only one batch of Docs is alive at a time."""
+        attributes = self.attributes
         docs = self.nlp.pipe(
             (prepare_text(t) for t in texts),
             batch_size=self.batch_size,
             n_process=self.n_process,
+            disable=list(REPLACED) if attributes else [],
         )
         for doc in docs:
+            if attributes is not None:
+                doc = attributes(doc)
             yield extract_from_doc(doc, self.lemmas)

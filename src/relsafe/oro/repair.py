@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from relsafe.oro.fragments import is_verb_candidate
 from relsafe.oro.lemmas import WordLemmatizer
 from relsafe.oro.lexicon import ING_NOUNS
 
@@ -30,11 +31,13 @@ class Repairs:
         nouns: tokens to treat as nouns.
         to_objects: nouns parsed as infinitives whose "to" is really a preposition.
         agents: "by" prepositions that are really passive agents ("being drunk by a girl").
+        verbs: participles tagged as nouns in a clause ("a toddler playing/NN with a knife").
     """
 
     nouns: frozenset[int] = frozenset()
     to_objects: frozenset[int] = frozenset()
     agents: frozenset[int] = frozenset()
+    verbs: frozenset[int] = frozenset()
 
 
 _EMPTY = Repairs()
@@ -52,9 +55,13 @@ def find_repairs(doc: Doc, lemmas: WordLemmatizer | None) -> Repairs:
     nouns: set[int] = set()
     to_objects: set[int] = set()
     agents: set[int] = set()
+    verbs: set[int] = set()
     for token in doc:
         if token.lower_ == "by" and _is_agent_read_as_prep(token, lemmas):
             agents.add(token.i)
+        elif _is_verb_read_as_noun(token, lemmas):
+            verbs.add(token.i)
+            continue
         if (
             _is_noun_read_as_verb(token, lemmas)
             or _is_noun_read_as_adverb(token, lemmas)
@@ -65,8 +72,8 @@ def find_repairs(doc: Doc, lemmas: WordLemmatizer | None) -> Repairs:
             nouns.add(token.i)
             to_objects.add(token.i)
     found = (
-        Repairs(frozenset(nouns), frozenset(to_objects), frozenset(agents))
-        if nouns or agents
+        Repairs(frozenset(nouns), frozenset(to_objects), frozenset(agents), frozenset(verbs))
+        if nouns or agents or verbs
         else _EMPTY
     )
     doc.user_data[_KEY] = found
@@ -143,3 +150,13 @@ def _is_agent_read_as_prep(token: Token, lemmas: WordLemmatizer) -> bool:
         return False
     lemma = lemmas.verb(head.lower_)
     return lemma != head.lower_ and lemmas.known(lemma, "verb")
+
+
+def _is_verb_read_as_noun(token: Token, lemmas: WordLemmatizer) -> bool:
+    """ "a toddler playing with a knife": the clause is parsed right, the -ing word is NN."""
+    return (
+        token.tag_ == "NN"
+        and token.dep_ in {"acl", "relcl"}
+        and token.head.pos_ in {"NOUN", "PROPN"}
+        and is_verb_candidate(token, lemmas)
+    )

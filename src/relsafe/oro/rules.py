@@ -41,6 +41,8 @@ _SUBJ = {"nsubj", "csubj"}
 _PASS_SUBJ = {"nsubjpass", "csubjpass"}
 _OBJ = {"dobj", "obj"}
 _CLAUSE_LINKS = {"conj", "xcomp", "advcl"}
+#: Parts of speech that head neither a predicate nor an argument (skipped early).
+_NEVER_ARGUMENTS = {"DET", "ADP", "PUNCT", "CCONJ", "SCONJ", "PART", "SPACE"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ def extract_from_doc(doc: Doc, lemmas: WordLemmatizer | None = None) -> list[ORO
     find_repairs(doc, lemmas)
     arcs: list[_Arc] = []
     for token in doc:
+        if token.pos_ in _NEVER_ARGUMENTS:
+            continue
         if _is_predicate(token):
             arcs.extend(_predicate_arcs(token, lemmas))
         elif _is_nounlike(token):
@@ -128,7 +132,10 @@ def _resolve(token: Token) -> Token:
 
 
 def _is_nounlike(token: Token) -> bool:
-    return token.pos_ in _NOUNISH or token.i in repairs_of(token.doc).nouns
+    repairs = repairs_of(token.doc)
+    if token.i in repairs.verbs:
+        return False
+    return token.pos_ in _NOUNISH or token.i in repairs.nouns
 
 
 def _is_entity(token: Token) -> bool:
@@ -138,8 +145,11 @@ def _is_entity(token: Token) -> bool:
         return False
     if not any(ch.isalnum() for ch in token.text):
         return False
-    if token.i in repairs_of(token.doc).nouns:
+    repairs = repairs_of(token.doc)
+    if token.i in repairs.nouns:
         return True
+    if token.i in repairs.verbs:
+        return False
     if token.tag_ == "VBG" and token.lower_ not in ING_NOUNS:
         return False
     return token.pos_ in _ENTITY_POS
@@ -254,8 +264,11 @@ def _is_misparsed_participle(token: Token) -> bool:
 
 
 def _is_predicate(token: Token) -> bool:
-    if token.i in repairs_of(token.doc).nouns:
+    repairs = repairs_of(token.doc)
+    if token.i in repairs.nouns:
         return False
+    if token.i in repairs.verbs:
+        return True
     if token.pos_ in {"VERB", "AUX"}:
         return True
     if _agent_preps(token):
@@ -266,9 +279,9 @@ def _is_predicate(token: Token) -> bool:
 def _agent_preps(verb: Token) -> list[Token]:
     """The "by" phrases naming the agent of ``verb``, repaired ones included."""
     agents = repairs_of(verb.doc).agents
-    out = [c for c in verb.children if c.dep_ == "agent" or c.i in agents]
-    if verb.dep_ == "acomp":  # "being drunk by a girl" with "by" under "being"
-        out += [c for c in verb.head.children if c.i in agents]
+    out = [c for c in verb.rights if c.dep_ == "agent" or c.i in agents]
+    if agents and verb.dep_ == "acomp":  # "being drunk by a girl" with "by" under "being"
+        out += [c for c in verb.head.rights if c.i in agents]
     return out
 
 
@@ -351,7 +364,11 @@ def _verb_args(
 
 def _stranded(verb: Token) -> list[Token]:
     """Clause-final prepositions without an object: "the bench the man sits on"."""
-    last = [t for t in verb.doc if not t.is_punct][-1:]
+    doc = verb.doc
+    end = len(doc)
+    while end and doc[end - 1].is_punct:
+        end -= 1
+    last = [doc[end - 1]] if end else []
     return [
         c
         for c in verb.children
