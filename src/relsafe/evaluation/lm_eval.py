@@ -40,9 +40,9 @@ class LMEvalConfig:
     split: str = "heldout"
     asr_sets: dict[str, str] = field(default_factory=lambda: {"heldout": "advbench", "relational": "relational"})
     refusal_sets: dict[str, str] = field(default_factory=lambda: {"benign": "benign", "contrast": "contrast"})
-    max_per_source: int | None = 50
+    max_per_source: int | None = 25
     attacks: list[str] = field(default_factory=lambda: ["paraphrase", "roleplay", "story", "passive"])
-    max_attack_prompts: int | None = 25
+    max_attack_prompts: int | None = 10
     max_new_tokens: int = 48
     batch_size: int = 16
     ppl_max_length: int = 256

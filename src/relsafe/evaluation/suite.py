@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -52,7 +53,9 @@ def _detach(model):
     """Undo :func:`_attach`: unmerge, then remove the LoRA layers, returning the bare base model."""
     if not (hasattr(model, "unload") and hasattr(model, "peft_config")):
         return model
-    model.unmerge_adapter()  # a no-op for layers that are not merged
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Already unmerged")  # adapters attached unmerged
+        model.unmerge_adapter()
     return model.unload()
 
 
