@@ -46,6 +46,10 @@ def catalog() -> CatalogConfigResolver:
 
 
 def _file_of(config: dict) -> str | None:
+    """The file behind an entry; None for memory datasets and ``metadata: {dvc: {kind: skip}}``."""
+    meta = (config.get("metadata") or {}).get("dvc") or {}
+    if meta == "skip" or (isinstance(meta, dict) and meta.get("kind") == "skip"):
+        return None
     for key in ("filepath", "path"):
         if isinstance(config.get(key), str):
             return config[key]

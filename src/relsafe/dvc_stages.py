@@ -45,7 +45,10 @@ except ModuleNotFoundError:  # Python 3.10
 #: chain, then promotion. Other registered pipelines follow, sorted.
 STAGE_ORDER = ("extract_tuples", "build_sets", "train_edit", "evaluate_edit", "register", "promote")
 #: Registered pipelines that are deliberately not DVC stages, with the reason.
-NOT_STAGES = {"rollback": "a manual registry operation (make rollback), not a data stage"}
+NOT_STAGES = {
+    "rollback": "a manual registry operation (make rollback), not a data stage",
+    "extract_tuples_dask": "the scale-out variant of extract_tuples, run by hand on large corpora; not part of the default run",
+}
 #: Aggregate pipelines (sums of the others) are never stages.
 AGGREGATE_PREFIX = "__"
 #: Extra ``kedro run`` arguments per stage. A rejected challenger is an outcome recorded in

@@ -13,7 +13,9 @@ Base embeddings (of retain texts and redirects) are computed once, before LoRA i
 
 from __future__ import annotations
 
+import inspect
 import logging
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,10 +100,54 @@ class _Pool:
     texts: list[str]
     base: torch.Tensor
     redirect: torch.Tensor | None = None
+    own: torch.Tensor | None = None  # row -> its entry in the gallery
 
 
-def build_pools(encoder: TextEncoder, forget: pd.DataFrame, retain: pd.DataFrame, specs: list[TermSpec]) -> dict[str, _Pool]:
-    """Texts and frozen-base targets per term (embedded once, before LoRA is added)."""
+@dataclass
+class Augment:
+    """Extra training rows: each row of the listed terms wrapped in random scene templates.
+
+    Captions in the wild put the tuple inside longer scenes; mean pooling dilutes a short
+    edit there. The templates are the edit's own (never the evaluation's scenes).
+    """
+
+    contexts: list[str] = field(default_factory=list)
+    copies: int = 0
+    terms: list[str] = field(default_factory=lambda: ["forget", "retain"])
+
+    @classmethod
+    def from_params(cls, block: Mapping[str, Any] | None) -> Augment:
+        block = dict(block or {})
+        unknown = sorted(set(block) - {"contexts", "copies", "terms"})
+        if unknown:
+            raise ValueError(f"train_edit.encoder.augment: unknown key(s) {unknown}; expected contexts, copies, terms")
+        aug = cls(**block)
+        bad = [c for c in aug.contexts if "{t}" not in c]
+        if bad:
+            raise ValueError(f"train_edit.encoder.augment.contexts: {bad} lack the {{t}} placeholder")
+        return aug
+
+    def apply(self, name: str, texts: list[str], redirects: list[str] | None, seed: int) -> tuple[list[str], list[str] | None]:
+        if not self.copies or not self.contexts or name not in self.terms:
+            return texts, redirects
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+        out_t, out_r = list(texts), list(redirects) if redirects is not None else None
+        for _ in range(self.copies):
+            picks = rng.integers(0, len(self.contexts), size=len(texts))
+            out_t += [self.contexts[j].format(t=t) for j, t in zip(picks, texts)]
+            if out_r is not None:
+                out_r += [self.contexts[j].format(t=r) for j, r in zip(picks, redirects)]
+        return out_t, out_r
+
+
+def build_pools(encoder: TextEncoder, forget: pd.DataFrame, retain: pd.DataFrame, specs: list[TermSpec],
+                augment: Augment | None = None, seed: int = 0) -> dict[str, _Pool]:
+    """Texts and frozen-base targets per term (embedded once, before LoRA is added).
+
+    Losses that take a ``gallery`` also get every training text's base embedding (the
+    retrieval gallery of :func:`relsafe.editing.losses.encoder_forget_gallery`).
+    """
+    augment = augment or Augment()
     pools: dict[str, _Pool] = {}
     cache: dict[str, np.ndarray] = {}
 
@@ -114,14 +160,28 @@ def build_pools(encoder: TextEncoder, forget: pd.DataFrame, retain: pd.DataFrame
     for spec in specs:
         if spec.data == "forget":
             texts, red = forget["text"].astype(str).tolist(), forget["redirect"].astype(str).tolist()
+            texts, red = augment.apply(spec.name, texts, red, seed)
             pools[spec.name] = _Pool(texts, embed(texts), embed(red))
         else:
             part = retain[_kind_mask(retain["kind"], spec.kinds)]
-            texts = part["text"].astype(str).tolist()
+            texts, _ = augment.apply(spec.name, part["text"].astype(str).tolist(), None, seed)
             pools[spec.name] = _Pool(texts, embed(texts))
         if not pools[spec.name].texts:
             logger.warning("encoder edit: term %r has no rows (kinds %s); it is skipped", spec.name, spec.kinds)
+    if any(_takes_gallery(s.loss) for s in specs):
+        names = list(cache)
+        index = {t: i for i, t in enumerate(names)}
+        gallery = torch.from_numpy(np.stack([cache[t] for t in names]))
+        for spec in specs:
+            if _takes_gallery(spec.loss):
+                pool = pools[spec.name]
+                pool.own = torch.tensor([index[t] for t in pool.texts], dtype=torch.long)
+                spec.options = {**spec.options, "gallery": gallery}
     return pools
+
+
+def _takes_gallery(loss: str) -> bool:
+    return "gallery" in inspect.signature(get_loss(loss)).parameters
 
 
 def make_compute_terms(pools: dict[str, _Pool], specs: list[TermSpec], batch_size: int):
@@ -146,8 +206,9 @@ def make_compute_terms(pools: dict[str, _Pool], specs: list[TermSpec], batch_siz
             part = emb[start : start + len(idx)]
             start += len(idx)
             base = pool.base[idx].to(part.device)
+            extra = {"own": pool.own[idx].to(part.device)} if pool.own is not None else {}
             if pool.redirect is not None:
-                out[spec.name] = losses[spec.name](part, base, pool.redirect[idx].to(part.device), **spec.options)
+                out[spec.name] = losses[spec.name](part, base, pool.redirect[idx].to(part.device), **spec.options, **extra)
             else:
                 out[spec.name] = losses[spec.name](part, base, **spec.options)
         return out
@@ -183,7 +244,7 @@ def train_encoder_edit(
     block = _family_block(params, "encoder")
     specs = parse_terms(block.get("terms"))
     torch.manual_seed(cfg.seed)
-    pools = build_pools(encoder, forget, retain, specs)
+    pools = build_pools(encoder, forget, retain, specs, Augment.from_params(block.get("augment")), cfg.seed)
     lora = params.get("lora", {}) or {}
     encoder.model = add_lora(encoder.model, lora)
     share, n_trainable = trainable_share(encoder.model), trainable_count(encoder.model)
@@ -214,7 +275,8 @@ def train_encoder_edit(
         "mixed_precision": result.mixed_precision,
         "n_forget": len(forget),
         "n_retain": len(retain),
-        "terms": {s.name: {"loss": s.loss, "weight": s.weight, "n_rows": len(pools[s.name].texts), **s.options} for s in specs},
+        "terms": {s.name: {"loss": s.loss, "weight": s.weight, "n_rows": len(pools[s.name].texts),
+                           **{k: v for k, v in s.options.items() if k != "gallery"}} for s in specs},
     }
     logger.info("%s: %d steps in %.1fs, trainable share %.3f%%", desc, result.steps_run, result.seconds, 100 * share)
     return AdapterBundle.from_peft(encoder.model, manifest), result.history

@@ -86,3 +86,34 @@ def encoder_retain(edited: torch.Tensor, base: torch.Tensor, **_: float) -> torc
 def encoder_retain_l2(edited: torch.Tensor, base: torch.Tensor, **_: float) -> torch.Tensor:
     """Squared distance to the base embedding (penalises large drifts more than ``1 - cos``)."""
     return (edited.float() - base.float()).pow(2).sum(-1).mean()
+
+
+@register_loss("encoder_forget_gallery")
+def encoder_forget_gallery(
+    edited: torch.Tensor,
+    base: torch.Tensor,
+    redirect: torch.Tensor,
+    gallery: torch.Tensor,
+    own: torch.Tensor,
+    k: int = 5,
+    gap: float = 0.05,
+    margin: float = 0.5,
+    redirect_weight: float = 0.25,
+) -> torch.Tensor:
+    """Retrieval-shaped forget loss: push each unsafe text's own base entry out of its top-k.
+
+    ``gallery`` holds frozen-base embeddings of every training text (``own[i]`` is row i's
+    entry). The hinge ``relu(cos(e, own) - kth_best_other + gap)`` is exactly "the own entry
+    ranks below k others by ``gap``", so the text moves only as far as retrieval needs;
+    ``relu(cos(e, base) - margin)`` bounds what is left of the old meaning, and a light pull
+    to the redirect picks the safe direction to move in.
+    """
+    e = F.normalize(edited.float(), dim=-1)
+    sims = e @ F.normalize(gallery.float(), dim=-1).T
+    own_sim = sims.gather(1, own.view(-1, 1)).squeeze(1)
+    others = sims.scatter(1, own.view(-1, 1), float("-inf"))
+    kth = others.topk(min(k, others.shape[1] - 1), dim=1).values[:, -1]
+    rank = F.relu(own_sim - kth + gap)
+    away = F.relu(_cos(edited, base) - margin)
+    toward = 1 - _cos(edited, redirect)
+    return (rank + away + redirect_weight * toward).mean()

@@ -8,7 +8,7 @@ import logging
 import subprocess
 from pathlib import Path
 
-import yaml
+from relsafe.tools.dvc_lock import data_hash, data_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -40,21 +40,23 @@ def git_commit(root: str | Path = ".") -> str:
 
 
 def dvc_data_hash(root: str | Path = ".") -> str:
-    """sha256 over every (stage, deps/outs, path, md5) in ``dvc.lock``; ``none`` when absent."""
-    lock = Path(root) / "dvc.lock"
-    if not lock.is_file():
-        return "none"
-    try:
-        data = yaml.safe_load(lock.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{lock}: not valid YAML ({exc})") from exc
-    lines = []
-    for stage, body in sorted((data.get("stages") or {}).items()):
-        for kind in ("deps", "outs"):
-            for entry in (body or {}).get(kind) or []:
-                digest = entry.get("md5") or entry.get("hash") or ""
-                lines.append(f"{stage}\t{kind}\t{entry.get('path')}\t{digest}")
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    """Hash of the data inputs recorded in ``dvc.lock`` (corpus, policy); ``none`` without it.
+
+    Delegates to :func:`relsafe.tools.dvc_lock.data_hash`, which covers data files only (not
+    code or registry-side outputs) so identical data gives the same hash run after run.
+    """
+    return data_hash(root)
+
+
+def data_tags(root: str | Path = ".") -> dict[str, str]:
+    """``data.<path>: md5`` for the external inputs and for what train_edit read."""
+    tags: dict[str, str] = {}
+    for stage in (None, "train_edit"):
+        try:
+            tags.update({f"data.{path}": md5 for path, md5 in data_inputs(root, stage).items()})
+        except (KeyError, ValueError):  # no dvc.lock, or no such stage in it
+            continue
+    return tags
 
 
 def clip(value: str, limit: int = MAX_TAG_CHARS) -> str:
@@ -74,6 +76,7 @@ def version_tags(
         "base_model": str(model_params.get("name_or_path")),
         "git_commit": git_commit(root),
         "dvc_data_hash": dvc_data_hash(root),
+        **data_tags(root),
         "policy_sha256": str(manifest.get("policy_sha256") or "unknown"),
         "params": clip(
             json.dumps(

@@ -7,8 +7,11 @@ from relsafe.registry.errors import PromotionRejected
 from relsafe.registry.promotion import promote
 
 
-def promote_challenger(model: dict, register_params: dict, params: dict) -> dict:
-    """Promote ``@candidate_alias`` of the family's registered model; returns the decision."""
+def promote_challenger(registered: dict, model: dict, register_params: dict, params: dict) -> dict:
+    """Promote the version the last ``register`` run wrote (``registered_model``).
+
+    ``promote.candidate_version`` overrides it; returns the decision.
+    """
     family = model.get("family", "encoder")
     gates = (params.get("gates") or {}).get(family)
     if gates is None:
@@ -19,7 +22,7 @@ def promote_challenger(model: dict, register_params: dict, params: dict) -> dict
         registered_model_name(family, register_params),
         gates,
         candidate_alias=params.get("candidate_alias", "challenger"),
-        candidate_version=params.get("candidate_version"),
+        candidate_version=params.get("candidate_version") or registered.get("version"),
         champion_alias=params.get("champion_alias", "champion"),
         previous_alias=params.get("previous_alias", "previous-champion"),
         missing_champion_metric=params.get("missing_champion_metric", "fail"),

@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 promote_challenger,
-                ["params:model", "params:register", "params:promote"],
+                ["registered_model", "params:model", "params:register", "params:promote"],
                 "promotion_decision",
                 name="promote_challenger",
             ),
