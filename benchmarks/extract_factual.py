@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--model", default=None, help="spaCy pipeline (default: packaged en_core_web_sm)"
     )
-    ap.add_argument("--batch-size", type=int, default=1000)
+    ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--n-process", type=int, default=1)
     ap.add_argument("--no-peer", action="store_true", help="skip SceneGraphParser")
     args = ap.parse_args(argv)

@@ -70,3 +70,22 @@ def tiny_llama_dir(tmp_path_factory) -> Path:
     LlamaForCausalLM(cfg).save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+@pytest.fixture(autouse=True)
+def _isolate_mlflow_state():
+    """Tests use throwaway tracking stores: don't let one test's experiment or run leak into
+    the next (``mlflow.set_experiment`` stores the id process-wide and in the environment)."""
+    yield
+    import sys
+
+    if "mlflow" not in sys.modules:
+        return
+    import mlflow
+    from mlflow.tracking import fluent
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    fluent._active_experiment_id = None
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    os.environ.pop("MLFLOW_EXPERIMENT_NAME", None)

@@ -33,8 +33,7 @@ def test_cached_attributes_match_the_pipeline(extractor):
     texts = [prepare_text(t) for t in TEXTS] * 2  # the second round is served from the cache
     real = [[(t.pos_, t.lemma_) for t in doc] for doc in nlp.pipe(texts)]
     fast = [
-        [(t.pos_, t.lemma_) for t in cached(doc)]
-        for doc in nlp.pipe(texts, disable=list(REPLACED))
+        [(t.pos_, t.lemma_) for t in cached(doc)] for doc in nlp.pipe(texts, disable=list(REPLACED))
     ]
     assert fast == real
 

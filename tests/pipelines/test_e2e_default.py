@@ -80,7 +80,7 @@ def test_default_pipeline_end_to_end(family, tmp_path, request):
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     version = mlflow.MlflowClient().get_model_version_by_alias("relsafe-encoder", "challenger")
-    assert version.version == "1"
+    assert str(version.version) == "1"
     cwd = os.getcwd()
     os.chdir(project)  # artifact paths in the sqlite store are relative to the project root
     try:

@@ -59,19 +59,19 @@ def test_promote_enforce_and_rollback_nodes(registry, tmp_path):
     params, register = conf("promote"), conf("register")
     good = {"unsafe_r5": 0.1, "benign_r1": 0.9, "benign_r1_ratio": 0.98}
     v1 = challenger(registry, tmp_path, **good)
-    decision = promote_challenger(MODEL, register, params)
+    decision = promote_challenger({}, MODEL, register, params)
     assert decision["decision"] == "promoted" and decision["champion_after"] == v1
     enforce_decision(decision, params)
 
     challenger(registry, tmp_path, **{**good, "benign_r1": 0.5})
-    rejected = promote_challenger(MODEL, register, params)
+    rejected = promote_challenger({}, MODEL, register, params)
     assert rejected["champion_after"] == v1
     with pytest.raises(PromotionRejected, match=r"benign_r1 = 0.5000 not >= min 0.8"):
         enforce_decision(rejected, params)
     enforce_decision(rejected, {**params, "fail_on_reject": False})
 
     v3 = challenger(registry, tmp_path, **good)
-    assert promote_challenger(MODEL, register, params)["champion_after"] == v3
+    assert promote_challenger({}, MODEL, register, params)["champion_after"] == v3
     back = rollback_champion(MODEL, register, params)
     assert back["champion_after"] == v1
 
@@ -79,6 +79,7 @@ def test_promote_enforce_and_rollback_nodes(registry, tmp_path):
 def test_missing_family_gates_is_named():
     with pytest.raises(KeyError, match="promote.gates.causal_lm"):
         promote_challenger(
+            {},
             {"family": "causal_lm"}, conf("register"), {**conf("promote"), "gates": {"encoder": {}}}
         )
 

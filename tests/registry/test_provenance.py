@@ -29,8 +29,10 @@ def test_dvc_hash_none_when_absent_and_tracks_md5s(tmp_path):
     assert dvc_data_hash(tmp_path) == "none"
     (tmp_path / "dvc.lock").write_text(LOCK)
     first = dvc_data_hash(tmp_path)
-    assert len(first) == 64
+    assert first != "none" and len(first.split("-")[0]) == 32
     (tmp_path / "dvc.lock").write_text(LOCK.replace("bbb", "ccc"))
+    assert dvc_data_hash(tmp_path) == first, "outputs are not data inputs"
+    (tmp_path / "dvc.lock").write_text(LOCK.replace("aaa", "ccc"))
     assert dvc_data_hash(tmp_path) != first
 
 

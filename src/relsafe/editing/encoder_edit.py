@@ -187,6 +187,13 @@ def _takes_gallery(loss: str) -> bool:
 def make_compute_terms(pools: dict[str, _Pool], specs: list[TermSpec], batch_size: int):
     """The per-step closure: sample each term's batch, embed all texts in one pass, score."""
     losses = {s.name: get_loss(s.loss) for s in specs}
+    placed: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def options(spec: TermSpec, device: torch.device) -> dict[str, Any]:
+        key = (spec.name, str(device))
+        if key not in placed:  # tensors among the options (the gallery) move to the device once
+            placed[key] = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in spec.options.items()}
+        return placed[key]
 
     def compute(model: torch.nn.Module, ctx: StepContext) -> dict[str, torch.Tensor]:
         picks: list[tuple[TermSpec, np.ndarray]] = []
@@ -208,9 +215,9 @@ def make_compute_terms(pools: dict[str, _Pool], specs: list[TermSpec], batch_siz
             base = pool.base[idx].to(part.device)
             extra = {"own": pool.own[idx].to(part.device)} if pool.own is not None else {}
             if pool.redirect is not None:
-                out[spec.name] = losses[spec.name](part, base, pool.redirect[idx].to(part.device), **spec.options, **extra)
+                out[spec.name] = losses[spec.name](part, base, pool.redirect[idx].to(part.device), **options(spec, part.device), **extra)
             else:
-                out[spec.name] = losses[spec.name](part, base, **spec.options)
+                out[spec.name] = losses[spec.name](part, base, **options(spec, part.device))
         return out
 
     return compute

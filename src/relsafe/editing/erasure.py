@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import pandas as pd
 from lemminflect import getAllInflections, getInflection
 
-from relsafe.policy.realise import plural
+from relsafe.policy.realise import is_mass, plural
 from relsafe.policy.schema import Rule, SafetyPolicy
 
 logger = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def _replace(concept: Concept, text: str) -> str:
     """The safe word in the matched form (a stable choice per text)."""
     safe = concept.replacements[zlib.crc32(text.encode()) % len(concept.replacements)]
     if concept.role == "object":
-        return plural(safe) if concept.tag == "NNS" else safe
+        return plural(safe) if concept.tag == "NNS" and not is_mass(safe) else safe
     head, *tail = safe.split()
     forms = getInflection(head, concept.tag) if concept.tag != "VB" else [head]
     return " ".join([forms[0] if forms else head, *tail])

@@ -84,6 +84,8 @@ class TextEncoder(nn.Module):
 
 def load_encoder(cfg: EncoderConfig, device: str | torch.device = "cpu") -> TextEncoder:
     """Load the base encoder offline (see :mod:`relsafe.models.sources`)."""
+    if cfg.kind not in ("mean_pool", "clip_text"):
+        raise ValueError(f"model.kind {cfg.kind!r}: expected 'mean_pool' or 'clip_text'")
     model_dir = resolve_model_dir(cfg.name_or_path)
     tok_dir = resolve_model_dir(cfg.tokenizer) if cfg.tokenizer else model_dir
     tokenizer = AutoTokenizer.from_pretrained(tok_dir)

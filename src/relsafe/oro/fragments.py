@@ -115,9 +115,15 @@ def _phrase_start(doc: Doc, head: int) -> int:
     start = head
     while start > 0:
         prev = doc[start - 1]
-        if prev.tag_ in _NP_INNER or prev.tag_ == "POS" or (
-            # a participle only inside a phrase: "a smiling child", not "watching a child"
-            prev.tag_ in _NP_INNER_NONHEAD and start >= 2 and doc[start - 2].tag_ in _DETERMINERS
+        if (
+            prev.tag_ in _NP_INNER
+            or prev.tag_ == "POS"
+            or (
+                # a participle only inside a phrase: "a smiling child", not "watching a child"
+                prev.tag_ in _NP_INNER_NONHEAD
+                and start >= 2
+                and doc[start - 2].tag_ in _DETERMINERS
+            )
         ):
             start -= 1
         else:
