@@ -12,18 +12,26 @@ from relsafe.editing.device import resolve_device, resolve_precision
 
 
 def _bundle() -> AdapterBundle:
-    return AdapterBundle({"a.lora_A.weight": torch.ones(2, 3)}, {"r": 2, "peft_type": "LORA"}, {"base_sha256": "abc"})
+    return AdapterBundle(
+        {"a.lora_A.weight": torch.ones(2, 3)}, {"r": 2, "peft_type": "LORA"}, {"base_sha256": "abc"}
+    )
 
 
 def test_save_load_roundtrip_and_overwrite(tmp_path):
     target = tmp_path / "adapter"
     _bundle().save(target)
-    assert {p.name for p in target.iterdir()} == {"adapter_model.safetensors", "adapter_config.json", "manifest.json"}
+    assert {p.name for p in target.iterdir()} == {
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "manifest.json",
+    }
     again = _bundle()
     again.manifest["base_sha256"] = "def"
     again.save(target)  # replaces the folder atomically, leaves no temp folders behind
     loaded = AdapterBundle.load(target)
-    assert loaded.manifest["base_sha256"] == "def" and torch.equal(loaded.state_dict["a.lora_A.weight"], torch.ones(2, 3))
+    assert loaded.manifest["base_sha256"] == "def" and torch.equal(
+        loaded.state_dict["a.lora_A.weight"], torch.ones(2, 3)
+    )
     assert json.loads((target / "adapter_config.json").read_text())["r"] == 2
     assert [p.name for p in tmp_path.iterdir()] == ["adapter"]
 

@@ -19,15 +19,23 @@ def _enc(path, kind="mean_pool"):
 
 
 @pytest.mark.parametrize("kind", ["mean_pool", "clip_text"])
-def test_edit_moves_unsafe_texts_and_saves_a_reloadable_adapter(kind, tiny_bert_dir, tiny_clip_dir, tiny_sets, make_params, tmp_path):
+def test_edit_moves_unsafe_texts_and_saves_a_reloadable_adapter(
+    kind, tiny_bert_dir, tiny_clip_dir, tiny_sets, make_params, tmp_path
+):
     path = tiny_bert_dir if kind == "mean_pool" else tiny_clip_dir
     forget, retain = tiny_sets
     encoder = _enc(path, kind)
     base = encoder.encode(forget["text"].tolist())
-    bundle, history = train_encoder_edit(encoder, forget, retain, make_params(steps=6, lr=5e-2), {"base_sha256": "x"})
+    bundle, history = train_encoder_edit(
+        encoder, forget, retain, make_params(steps=6, lr=5e-2), {"base_sha256": "x"}
+    )
     edited = encoder.encode(forget["text"].tolist())
     assert float(np.mean((base * edited).sum(1))) < 0.999, "forget texts did not move"
-    assert list(history.columns[:2]) == ["step", "loss"] and {"forget", "retain", "marginal"} <= set(history.columns)
+    assert list(history.columns[:2]) == ["step", "loss"] and {
+        "forget",
+        "retain",
+        "marginal",
+    } <= set(history.columns)
     m = bundle.manifest
     assert 0 < m["trainable_share"] < 1 and m["steps_run"] == 6 and m["base_sha256"] == "x"
     assert m["data_sha256"] and m["terms"]["forget"]["loss"] == "encoder_forget"
@@ -44,16 +52,28 @@ def test_minilm_default_lora_is_under_one_percent():
     """The real MiniLM shape (random weights, nothing loaded) with the default targets."""
     from transformers import BertConfig, BertModel
 
-    cfg = BertConfig(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536)
+    cfg = BertConfig(
+        vocab_size=30522,
+        hidden_size=384,
+        num_hidden_layers=6,
+        num_attention_heads=12,
+        intermediate_size=1536,
+    )
     share = trainable_share(add_lora(BertModel(cfg), {"r": 8, "alpha": 16}))
     assert 0 < share < 0.01
 
 
 def test_terms_are_named_weighted_and_validated():
-    specs = parse_terms({"forget": {"loss": "encoder_forget", "weight": 2.0, "margin": 0.4},
-                         "marginal": {"loss": "encoder_retain", "kinds": ["marginal_"]}})
+    specs = parse_terms(
+        {
+            "forget": {"loss": "encoder_forget", "weight": 2.0, "margin": 0.4},
+            "marginal": {"loss": "encoder_retain", "kinds": ["marginal_"]},
+        }
+    )
     assert [s.name for s in specs] == ["forget", "marginal"]
-    assert specs[1].weight == 1.0 and specs[1].data == "retain" and specs[0].options == {"margin": 0.4}
+    assert (
+        specs[1].weight == 1.0 and specs[1].data == "retain" and specs[0].options == {"margin": 0.4}
+    )
     with pytest.raises(KeyError, match="unknown loss"):
         parse_terms({"forget": {"loss": "nope"}})
     with pytest.raises(ValueError, match="needs a `loss`"):
@@ -63,7 +83,9 @@ def test_terms_are_named_weighted_and_validated():
 def test_bad_sets_are_reported_by_name(tiny_bert_dir, tiny_sets, make_params):
     forget, retain = tiny_sets
     with pytest.raises(ValueError, match="forget_set: missing column"):
-        train_encoder_edit(_enc(tiny_bert_dir), forget.drop(columns="redirect"), retain, make_params(), {})
+        train_encoder_edit(
+            _enc(tiny_bert_dir), forget.drop(columns="redirect"), retain, make_params(), {}
+        )
     bad = forget.copy()
     bad.loc[2, "text"] = ""
     with pytest.raises(ValueError, match=r"row\(s\) \[2\]"):
@@ -95,7 +117,11 @@ def test_loss_registry_losses():
     # at the redirect and far from the base: nothing left to do
     red = e.clone()
     base = -e
-    assert float(get_loss("encoder_forget")(e, base, red, margin=0.3)) == pytest.approx(0.0, abs=1e-6)
-    assert float(get_loss("encoder_forget_rank")(e, base, red, gap=0.2, redirect_weight=0.0)) == pytest.approx(0.0, abs=1e-6)
+    assert float(get_loss("encoder_forget")(e, base, red, margin=0.3)) == pytest.approx(
+        0.0, abs=1e-6
+    )
+    assert float(
+        get_loss("encoder_forget_rank")(e, base, red, gap=0.2, redirect_weight=0.0)
+    ) == pytest.approx(0.0, abs=1e-6)
     assert float(get_loss("encoder_forget")(e, e, base, margin=0.3)) > 1.0
     assert pd.notna(float(get_loss("encoder_retain_l2")(e, base)))

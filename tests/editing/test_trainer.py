@@ -21,7 +21,9 @@ def _encoder(tiny_bert_dir):
 
 def _train(tiny_bert_dir, sets, params, on_step=None):
     forget, retain = sets
-    bundle, history = train_encoder_edit(_encoder(tiny_bert_dir), forget, retain, params, {}, on_step=on_step)
+    bundle, history = train_encoder_edit(
+        _encoder(tiny_bert_dir), forget, retain, params, {}, on_step=on_step
+    )
     return bundle, history
 
 
@@ -46,7 +48,9 @@ def test_killed_run_resumes_to_the_same_weights(tiny_bert_dir, tiny_sets, tmp_pa
 
     with pytest.raises(Killed):
         _train(tiny_bert_dir, tiny_sets, params, on_step=kill_at_5)
-    assert (tmp_path / "ckpt" / "edit" / "state.json").is_file(), "no checkpoint left behind by the killed run"
+    assert (tmp_path / "ckpt" / "edit" / "state.json").is_file(), (
+        "no checkpoint left behind by the killed run"
+    )
 
     seen = []
     resumed, hist = _train(tiny_bert_dir, tiny_sets, params, on_step=lambda s, r: seen.append(s))
@@ -55,7 +59,9 @@ def test_killed_run_resumes_to_the_same_weights(tiny_bert_dir, tiny_sets, tmp_pa
     for k, v in reference.state_dict.items():
         assert torch.equal(v, resumed.state_dict[k]), f"{k} differs after resume"
     assert hist["loss"].tolist() == ref_hist["loss"].tolist()
-    assert not (tmp_path / "ckpt" / "edit").exists(), "finished run should remove its checkpoint (keep: false)"
+    assert not (tmp_path / "ckpt" / "edit").exists(), (
+        "finished run should remove its checkpoint (keep: false)"
+    )
 
 
 def test_checkpoint_of_other_params_is_not_resumed(tiny_bert_dir, tiny_sets, tmp_path, make_params):
@@ -74,13 +80,27 @@ class _Quadratic(nn.Module):
 def test_early_stop_on_a_plateau_and_metrics_every_n_steps():
     model = _Quadratic()
     logged = []
-    cfg = TrainerConfig.from_params({
-        "steps": 200, "lr": 0.0, "log_every": 5, "progress": False, "device": "cpu", "grad_clip": None,
-        "early_stop": {"monitor": "sq", "patience": 3, "min_delta": 1e-6},
-    })
-    result = train_loop(model, lambda m, ctx: {"sq": (m.w ** 2).sum()}, {"sq": 1.0}, cfg,
-                        on_metrics=lambda metrics, step: logged.append((step, metrics)))
-    assert result.stopped_early and result.steps_run == 20  # best at check 1, then 3 checks without improvement
+    cfg = TrainerConfig.from_params(
+        {
+            "steps": 200,
+            "lr": 0.0,
+            "log_every": 5,
+            "progress": False,
+            "device": "cpu",
+            "grad_clip": None,
+            "early_stop": {"monitor": "sq", "patience": 3, "min_delta": 1e-6},
+        }
+    )
+    result = train_loop(
+        model,
+        lambda m, ctx: {"sq": (m.w**2).sum()},
+        {"sq": 1.0},
+        cfg,
+        on_metrics=lambda metrics, step: logged.append((step, metrics)),
+    )
+    assert (
+        result.stopped_early and result.steps_run == 20
+    )  # best at check 1, then 3 checks without improvement
     assert [s for s, _ in logged] == [5, 10, 15, 20]
     assert set(logged[0][1]) >= {"train/loss", "train/sq", "train/lr"}
 

@@ -43,8 +43,14 @@ def test_chat_template_and_left_padded_batches(tiny_llama_dir):
     model, tok = load_causal_lm(CausalLMConfig(name_or_path=str(tiny_llama_dir), gguf_file=None))
     assert tok.padding_side == "left" and tok.pad_token is not None
     rendered = chat_inputs(tok, ["Describe a cat."])[0]
-    assert "<|im_start|>user\nDescribe a cat.<|im_end|>" in rendered and rendered.endswith("<|im_start|>assistant\n")
+    assert "<|im_start|>user\nDescribe a cat.<|im_end|>" in rendered and rendered.endswith(
+        "<|im_start|>assistant\n"
+    )
     prompts = ["hi", "describe a cat sitting on a warm windowsill in the sun"]
-    batched = generate_responses(model, tok, prompts, max_new_tokens=5, batch_size=2, progress=False)
-    single = [generate_responses(model, tok, [p], max_new_tokens=5, progress=False)[0] for p in prompts]
+    batched = generate_responses(
+        model, tok, prompts, max_new_tokens=5, batch_size=2, progress=False
+    )
+    single = [
+        generate_responses(model, tok, [p], max_new_tokens=5, progress=False)[0] for p in prompts
+    ]
     assert batched == single, "left padding must not change greedy outputs"

@@ -18,20 +18,39 @@ from tests_support import PROJECT_ROOT, kedro_env
 pytestmark = pytest.mark.slow
 
 
-def make_project_copy(dest: Path, model: dict, caption_limit: int = 300) -> Path:
-    """Copy conf/, bundled raw data and pyproject into ``dest`` with tiny-run overrides."""
-    for name in ("conf", "data"):
-        shutil.copytree(PROJECT_ROOT / name, dest / name, ignore=shutil.ignore_patterns("*.parquet", "mlruns", "local"))
+def _deep_update(base: dict, extra: dict) -> dict:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_update(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def make_project_copy(
+    dest: Path, model: dict, caption_limit: int = 300, extra: dict | None = None, env: str = "local"
+) -> Path:
+    """Copy conf/, bundled raw data and src into ``dest`` with tiny-run overrides in ``conf/<env>``.
+
+    Overrides are merged into the env's existing files (Kedro refuses duplicate keys within one
+    environment, and a run with ``--env lm`` reads base + lm only, not local).
+    """
+    shutil.copytree(PROJECT_ROOT / "conf", dest / "conf", ignore=shutil.ignore_patterns("local"))
+    shutil.copytree(PROJECT_ROOT / "data" / "01_raw", dest / "data" / "01_raw")  # bundled inputs only
     shutil.copy(PROJECT_ROOT / "pyproject.toml", dest / "pyproject.toml")
     shutil.copytree(PROJECT_ROOT / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    local = dest / "conf" / "local"
-    local.mkdir(exist_ok=True)
+    env_dir = dest / "conf" / env
+    env_dir.mkdir(exist_ok=True)
     overrides = {
         "parameters_extract_tuples.yml": {"extract_tuples": {"limit": caption_limit}},
         "parameters_train_edit.yml": {"model": model, "train_edit": {"steps": 6, "batch_size": 8}},
     }
+    for name, data in (extra or {}).items():
+        _deep_update(overrides.setdefault(name, {}), data)
     for name, data in overrides.items():
-        (local / name).write_text(yaml.safe_dump(data))
+        path = env_dir / name
+        current = yaml.safe_load(path.read_text()) if path.exists() else {}
+        path.write_text(yaml.safe_dump(_deep_update(current or {}, data)))
     return dest
 
 
@@ -89,3 +108,34 @@ def test_default_pipeline_end_to_end(family, tmp_path, request):
     finally:
         os.chdir(cwd)
     assert emb.shape[0] == 2 and emb.shape[1] in (16, 32)
+
+
+def test_causal_lm_family_end_to_end(tiny_llama_dir, tmp_path):
+    """`--env lm`-style run on a tiny Llama: LM sets completed, NPO edit, ASR metrics, relsafe-lm."""
+    model = {"family": "causal_lm", "name_or_path": str(tiny_llama_dir), "gguf_file": None, "max_length": 64}
+    extra = {
+        "parameters_train_edit.yml": {"train_edit": {"steps": 3, "batch_size": 2}},
+        "parameters_build_sets.yml": {"build_sets": {"lm": {"max_completions": 6, "max_new_tokens": 4, "advbench_max": 40, "benign_max": 30}}},
+        "parameters_evaluate_edit.yml": {"evaluate_edit": {"lm": {"max_per_source": 3, "max_attack_prompts": 2, "max_new_tokens": 4}}},
+    }
+    project = make_project_copy(tmp_path / "proj", model, caption_limit=100, extra=extra, env="lm")
+    run_kedro(project, "--env", "lm")
+
+    lm_forget = pd.read_parquet(project / "data/05_model_input/lm_forget_set.parquet")
+    assert (lm_forget["completion"].str.len() > 0).sum() > 0, "base completions were not generated"
+    metrics = json.loads((project / "data/08_reporting/metrics.json").read_text())
+    assert {"asr_heldout", "refusal_benign"} <= set(metrics)
+
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    version = mlflow.MlflowClient().get_model_version_by_alias("relsafe-lm", "challenger")
+    assert str(version.version) == "1"
+    cwd = os.getcwd()
+    os.chdir(project)
+    try:
+        lm = mlflow.pyfunc.load_model("models:/relsafe-lm@challenger")
+        out = lm.predict(pd.DataFrame({"prompt": ["Say hello."]}), params={"base": False, "max_new_tokens": 3})
+    finally:
+        os.chdir(cwd)
+    assert list(out.columns) == ["response"] and len(out) == 1

@@ -28,9 +28,13 @@ class AdapterBundle:
 
     @classmethod
     def from_peft(cls, model: PeftModel, manifest: dict) -> AdapterBundle:
-        state = {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(model).items()}
+        state = {
+            k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(model).items()
+        }
         config = model.peft_config["default"].to_dict()
-        config = json.loads(json.dumps(config, default=lambda o: sorted(o) if isinstance(o, set) else str(o)))
+        config = json.loads(
+            json.dumps(config, default=lambda o: sorted(o) if isinstance(o, set) else str(o))
+        )
         return cls(state, config, manifest)
 
     def apply_to(self, model: PeftModel) -> None:
@@ -48,7 +52,9 @@ class AdapterBundle:
         try:
             save_file(self.state_dict, str(tmp / WEIGHTS))
             (tmp / CONFIG).write_text(json.dumps(self.adapter_config, indent=2, sort_keys=True))
-            (tmp / MANIFEST).write_text(json.dumps(self.manifest, indent=2, sort_keys=True, default=str))
+            (tmp / MANIFEST).write_text(
+                json.dumps(self.manifest, indent=2, sort_keys=True, default=str)
+            )
             if directory.exists():
                 old = directory.with_name(f".{directory.name}.old")
                 shutil.rmtree(old, ignore_errors=True)
@@ -69,4 +75,8 @@ class AdapterBundle:
                 raise FileNotFoundError(f"adapter folder {directory} has no {name}")
         manifest_path = directory / MANIFEST
         manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-        return cls(load_file(str(directory / WEIGHTS)), json.loads((directory / CONFIG).read_text()), manifest)
+        return cls(
+            load_file(str(directory / WEIGHTS)),
+            json.loads((directory / CONFIG).read_text()),
+            manifest,
+        )

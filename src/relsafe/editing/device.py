@@ -19,7 +19,9 @@ def resolve_device(device: str = "auto") -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train_edit.device is 'cuda' but no CUDA device is visible (set it to 'auto' or 'cpu')")
+        raise RuntimeError(
+            "train_edit.device is 'cuda' but no CUDA device is visible (set it to 'auto' or 'cpu')"
+        )
     return device
 
 
@@ -29,7 +31,10 @@ def resolve_precision(device: str, precision: str = "auto") -> str:
         raise ValueError(f"train_edit.mixed_precision: {precision!r}; expected one of {PRECISIONS}")
     if precision != "auto":
         if device == "cpu" and precision != "no":
-            logger.warning("train_edit.mixed_precision=%s ignored on CPU (fp32 keeps CPU runs deterministic)", precision)
+            logger.warning(
+                "train_edit.mixed_precision=%s ignored on CPU (fp32 keeps CPU runs deterministic)",
+                precision,
+            )
             return "no"
         return precision
     if device == "cuda" and torch.cuda.is_bf16_supported():

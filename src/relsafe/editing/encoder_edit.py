@@ -28,7 +28,13 @@ from relsafe.editing.adapter_io import AdapterBundle
 from relsafe.editing.lora import add_lora, trainable_count, trainable_share
 from relsafe.editing.losses import get_loss
 from relsafe.editing.manifest import frame_hash, params_fingerprint
-from relsafe.editing.trainer import MetricCallback, StepCallback, StepContext, TrainerConfig, train_loop
+from relsafe.editing.trainer import (
+    MetricCallback,
+    StepCallback,
+    StepContext,
+    TrainerConfig,
+    train_loop,
+)
 from relsafe.models.encoders import TextEncoder
 
 logger = logging.getLogger(__name__)
@@ -36,9 +42,15 @@ logger = logging.getLogger(__name__)
 #: Used when ``train_edit.encoder.terms`` is absent.
 DEFAULT_TERMS: dict[str, dict[str, Any]] = {
     "forget": {"loss": "encoder_forget", "weight": 1.0, "data": "forget"},
-    "retain": {"loss": "encoder_retain", "weight": 1.0, "data": "retain", "kinds": ["general", "same_"]},
+    "retain": {
+        "loss": "encoder_retain",
+        "weight": 1.0,
+        "data": "retain",
+        "kinds": ["general", "same_"],
+    },
     "marginal": {"loss": "encoder_retain", "weight": 1.0, "data": "retain", "kinds": ["marginal_"]},
 }
+DATA_SOURCES = ("forget", "retain", "redirect")
 _TERM_KEYS = {"loss", "weight", "data", "kinds", "batch_size"}
 
 
@@ -49,13 +61,15 @@ class TermSpec:
     name: str
     loss: str
     weight: float
-    data: str  # "forget" | "retain"
+    data: str  # "forget" | "retain" | "redirect" (the forget rows' safe redirects, kept in place)
     kinds: list[str] | None = None  # retain kinds (prefixes: "same_" = all neighbours); None = all
     batch_size: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_terms(block: Mapping[str, Any] | None, where: str = "train_edit.encoder.terms") -> list[TermSpec]:
+def parse_terms(
+    block: Mapping[str, Any] | None, where: str = "train_edit.encoder.terms"
+) -> list[TermSpec]:
     """Term specs in a stable (sorted) order."""
     block = block or DEFAULT_TERMS
     specs = []
@@ -64,15 +78,20 @@ def parse_terms(block: Mapping[str, Any] | None, where: str = "train_edit.encode
         if "loss" not in raw:
             raise ValueError(f"{where}.{name}: needs a `loss` (one of the registered losses)")
         data = raw.get("data", "forget" if name == "forget" else "retain")
-        if data not in ("forget", "retain"):
-            raise ValueError(f"{where}.{name}.data: {data!r}; expected 'forget' or 'retain'")
+        if data not in DATA_SOURCES:
+            raise ValueError(f"{where}.{name}.data: {data!r}; expected one of {DATA_SOURCES}")
         kinds = raw.get("kinds")
-        specs.append(TermSpec(
-            name=name, loss=str(raw["loss"]), weight=float(raw.get("weight", 1.0)), data=data,
-            kinds=list(kinds) if kinds else None,
-            batch_size=int(raw["batch_size"]) if raw.get("batch_size") else None,
-            options={k: v for k, v in raw.items() if k not in _TERM_KEYS},
-        ))
+        specs.append(
+            TermSpec(
+                name=name,
+                loss=str(raw["loss"]),
+                weight=float(raw.get("weight", 1.0)),
+                data=data,
+                kinds=list(kinds) if kinds else None,
+                batch_size=int(raw["batch_size"]) if raw.get("batch_size") else None,
+                options={k: v for k, v in raw.items() if k not in _TERM_KEYS},
+            )
+        )
         get_loss(specs[-1].loss)  # fail early on unknown names
     return specs
 
@@ -120,14 +139,20 @@ class Augment:
         block = dict(block or {})
         unknown = sorted(set(block) - {"contexts", "copies", "terms"})
         if unknown:
-            raise ValueError(f"train_edit.encoder.augment: unknown key(s) {unknown}; expected contexts, copies, terms")
+            raise ValueError(
+                f"train_edit.encoder.augment: unknown key(s) {unknown}; expected contexts, copies, terms"
+            )
         aug = cls(**block)
         bad = [c for c in aug.contexts if "{t}" not in c]
         if bad:
-            raise ValueError(f"train_edit.encoder.augment.contexts: {bad} lack the {{t}} placeholder")
+            raise ValueError(
+                f"train_edit.encoder.augment.contexts: {bad} lack the {{t}} placeholder"
+            )
         return aug
 
-    def apply(self, name: str, texts: list[str], redirects: list[str] | None, seed: int) -> tuple[list[str], list[str] | None]:
+    def apply(
+        self, name: str, texts: list[str], redirects: list[str] | None, seed: int
+    ) -> tuple[list[str], list[str] | None]:
         if not self.copies or not self.contexts or name not in self.terms:
             return texts, redirects
         rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
@@ -140,8 +165,14 @@ class Augment:
         return out_t, out_r
 
 
-def build_pools(encoder: TextEncoder, forget: pd.DataFrame, retain: pd.DataFrame, specs: list[TermSpec],
-                augment: Augment | None = None, seed: int = 0) -> dict[str, _Pool]:
+def build_pools(
+    encoder: TextEncoder,
+    forget: pd.DataFrame,
+    retain: pd.DataFrame,
+    specs: list[TermSpec],
+    augment: Augment | None = None,
+    seed: int = 0,
+) -> dict[str, _Pool]:
     """Texts and frozen-base targets per term (embedded once, before LoRA is added).
 
     Losses that take a ``gallery`` also get every training text's base embedding (the
@@ -155,19 +186,32 @@ def build_pools(encoder: TextEncoder, forget: pd.DataFrame, retain: pd.DataFrame
         todo = [t for t in dict.fromkeys(texts) if t not in cache]
         if todo:
             cache.update(zip(todo, encoder.encode(todo)))
-        return torch.from_numpy(np.stack([cache[t] for t in texts])) if texts else torch.zeros(0, encoder.embedding_dim)
+        return (
+            torch.from_numpy(np.stack([cache[t] for t in texts]))
+            if texts
+            else torch.zeros(0, encoder.embedding_dim)
+        )
 
     for spec in specs:
         if spec.data == "forget":
-            texts, red = forget["text"].astype(str).tolist(), forget["redirect"].astype(str).tolist()
+            texts, red = (
+                forget["text"].astype(str).tolist(),
+                forget["redirect"].astype(str).tolist(),
+            )
             texts, red = augment.apply(spec.name, texts, red, seed)
             pools[spec.name] = _Pool(texts, embed(texts), embed(red))
+        elif spec.data == "redirect":
+            texts = list(dict.fromkeys(forget["redirect"].astype(str)))
+            texts, _ = augment.apply(spec.name, texts, None, seed)
+            pools[spec.name] = _Pool(texts, embed(texts))
         else:
             part = retain[_kind_mask(retain["kind"], spec.kinds)]
             texts, _ = augment.apply(spec.name, part["text"].astype(str).tolist(), None, seed)
             pools[spec.name] = _Pool(texts, embed(texts))
         if not pools[spec.name].texts:
-            logger.warning("encoder edit: term %r has no rows (kinds %s); it is skipped", spec.name, spec.kinds)
+            logger.warning(
+                "encoder edit: term %r has no rows (kinds %s); it is skipped", spec.name, spec.kinds
+            )
     if any(_takes_gallery(s.loss) for s in specs):
         names = list(cache)
         index = {t: i for i, t in enumerate(names)}
@@ -184,15 +228,33 @@ def _takes_gallery(loss: str) -> bool:
     return "gallery" in inspect.signature(get_loss(loss)).parameters
 
 
-def make_compute_terms(pools: dict[str, _Pool], specs: list[TermSpec], batch_size: int):
-    """The per-step closure: sample each term's batch, embed all texts in one pass, score."""
+def embed_bucketed(model: torch.nn.Module, texts: list[str], bucket: int) -> torch.Tensor:
+    """Embed texts in length-sorted chunks of ``bucket`` (less padding), in the input order.
+
+    Mean pooling ignores padding, so this only saves time; ``bucket <= 0`` is one pass.
+    """
+    if bucket <= 0 or len(texts) <= bucket:
+        return model(texts)
+    order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), i))
+    parts = [model([texts[i] for i in order[j : j + bucket]]) for j in range(0, len(order), bucket)]
+    emb = torch.cat(parts)
+    inverse = torch.empty(len(order), dtype=torch.long)
+    inverse[torch.tensor(order)] = torch.arange(len(order))
+    return emb[inverse.to(emb.device)]
+
+
+def make_compute_terms(pools: dict[str, _Pool], specs: list[TermSpec], batch_size: int, bucket: int = 0):
+    """The per-step closure: sample each term's batch, embed the texts, score each term."""
     losses = {s.name: get_loss(s.loss) for s in specs}
     placed: dict[tuple[str, str], dict[str, Any]] = {}
 
     def options(spec: TermSpec, device: torch.device) -> dict[str, Any]:
         key = (spec.name, str(device))
         if key not in placed:  # tensors among the options (the gallery) move to the device once
-            placed[key] = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in spec.options.items()}
+            placed[key] = {
+                k: v.to(device) if isinstance(v, torch.Tensor) else v
+                for k, v in spec.options.items()
+            }
         return placed[key]
 
     def compute(model: torch.nn.Module, ctx: StepContext) -> dict[str, torch.Tensor]:
@@ -206,7 +268,7 @@ def make_compute_terms(pools: dict[str, _Pool], specs: list[TermSpec], batch_siz
             idx = np.sort(ctx.rng.choice(len(pool.texts), size=n, replace=False))
             picks.append((spec, idx))
             texts.extend(pool.texts[i] for i in idx)
-        emb = model(texts)
+        emb = embed_bucketed(model, texts, bucket)
         out, start = {}, 0
         for spec, idx in picks:
             pool = pools[spec.name]
@@ -215,7 +277,13 @@ def make_compute_terms(pools: dict[str, _Pool], specs: list[TermSpec], batch_siz
             base = pool.base[idx].to(part.device)
             extra = {"own": pool.own[idx].to(part.device)} if pool.own is not None else {}
             if pool.redirect is not None:
-                out[spec.name] = losses[spec.name](part, base, pool.redirect[idx].to(part.device), **options(spec, part.device), **extra)
+                out[spec.name] = losses[spec.name](
+                    part,
+                    base,
+                    pool.redirect[idx].to(part.device),
+                    **options(spec, part.device),
+                    **extra,
+                )
             else:
                 out[spec.name] = losses[spec.name](part, base, **options(spec, part.device))
         return out
@@ -246,20 +314,30 @@ def train_encoder_edit(
     check_columns(forget, ["text", "redirect"], "forget_set")
     check_columns(retain, ["text", "kind"], "retain_set")
     if forget.empty:
-        raise ValueError("forget_set is empty: nothing to unlearn (check the policy and the corpus)")
+        raise ValueError(
+            "forget_set is empty: nothing to unlearn (check the policy and the corpus)"
+        )
     cfg = TrainerConfig.from_params(params)
     block = _family_block(params, "encoder")
     specs = parse_terms(block.get("terms"))
     torch.manual_seed(cfg.seed)
-    pools = build_pools(encoder, forget, retain, specs, Augment.from_params(block.get("augment")), cfg.seed)
+    pools = build_pools(
+        encoder, forget, retain, specs, Augment.from_params(block.get("augment")), cfg.seed
+    )
     lora = params.get("lora", {}) or {}
     encoder.model = add_lora(encoder.model, lora)
     share, n_trainable = trainable_share(encoder.model), trainable_count(encoder.model)
-    data_sha = frame_hash(forget, columns=["text", "redirect"]) + ":" + frame_hash(retain, columns=["text", "kind"])
-    fingerprint = params_fingerprint("encoder", _semantic(params), data_sha, manifest.get("base_sha256", ""), checkpoint_name)
+    data_sha = (
+        frame_hash(forget, columns=["text", "redirect"])
+        + ":"
+        + frame_hash(retain, columns=["text", "kind"])
+    )
+    fingerprint = params_fingerprint(
+        "encoder", _semantic(params), data_sha, manifest.get("base_sha256", ""), checkpoint_name
+    )
     result = train_loop(
         encoder,
-        make_compute_terms(pools, specs, int(params.get("batch_size", 16))),
+        make_compute_terms(pools, specs, int(params.get("batch_size", 16)), int(block.get("bucket", 16))),
         {s.name: s.weight for s in specs},
         cfg,
         fingerprint=fingerprint,
@@ -282,10 +360,23 @@ def train_encoder_edit(
         "mixed_precision": result.mixed_precision,
         "n_forget": len(forget),
         "n_retain": len(retain),
-        "terms": {s.name: {"loss": s.loss, "weight": s.weight, "n_rows": len(pools[s.name].texts),
-                           **{k: v for k, v in s.options.items() if k != "gallery"}} for s in specs},
+        "terms": {
+            s.name: {
+                "loss": s.loss,
+                "weight": s.weight,
+                "n_rows": len(pools[s.name].texts),
+                **{k: v for k, v in s.options.items() if k != "gallery"},
+            }
+            for s in specs
+        },
     }
-    logger.info("%s: %d steps in %.1fs, trainable share %.3f%%", desc, result.steps_run, result.seconds, 100 * share)
+    logger.info(
+        "%s: %d steps in %.1fs, trainable share %.3f%%",
+        desc,
+        result.steps_run,
+        result.seconds,
+        100 * share,
+    )
     return AdapterBundle.from_peft(encoder.model, manifest), result.history
 
 

@@ -103,7 +103,9 @@ def _replace(concept: Concept, text: str) -> str:
     return " ".join([forms[0] if forms else head, *tail])
 
 
-def erase_text(text: str, pattern: re.Pattern, by_form: dict[str, Concept]) -> tuple[str, str] | None:
+def erase_text(
+    text: str, pattern: re.Pattern, by_form: dict[str, Concept]
+) -> tuple[str, str] | None:
     """(redirect, rule_id) when ``text`` mentions an erased concept, else None."""
     hits = list(pattern.finditer(text))
     if not hits:
@@ -118,7 +120,9 @@ def erase_text(text: str, pattern: re.Pattern, by_form: dict[str, Concept]) -> t
     return "".join(out), rule_id
 
 
-def erasure_sets(policy: SafetyPolicy, forget: pd.DataFrame, retain: pd.DataFrame, mode: str = "auto") -> tuple[pd.DataFrame, pd.DataFrame]:
+def erasure_sets(
+    policy: SafetyPolicy, forget: pd.DataFrame, retain: pd.DataFrame, mode: str = "auto"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(forget, retain) for the concept-erasure baseline.
 
     Forget: the edit's forget rows plus every retain row that mentions an erased concept
@@ -134,14 +138,24 @@ def erasure_sets(policy: SafetyPolicy, forget: pd.DataFrame, retain: pd.DataFram
         if hit is None:
             kept.append(row)
         else:
-            moved.append({"text": row["text"], "redirect": hit[0], "rule_id": hit[1], "source": "erasure",
-                          "erased_kind": row.get("kind", "")})
+            moved.append(
+                {
+                    "text": row["text"],
+                    "redirect": hit[0],
+                    "rule_id": hit[1],
+                    "source": "erasure",
+                    "erased_kind": row.get("kind", ""),
+                }
+            )
     extra = pd.DataFrame(moved, columns=["text", "redirect", "rule_id", "source", "erased_kind"])
     erase_forget = pd.concat([forget.assign(erased_kind="forget"), extra], ignore_index=True)
     erase_retain = pd.DataFrame(kept, columns=retain.columns).reset_index(drop=True)
     logger.info(
         "concept-erasure baseline: %d forget rows (%d moved from retain: %s), %d retain rows",
-        len(erase_forget), len(extra), extra["erased_kind"].value_counts().to_dict() if len(extra) else {}, len(erase_retain),
+        len(erase_forget),
+        len(extra),
+        extra["erased_kind"].value_counts().to_dict() if len(extra) else {},
+        len(erase_retain),
     )
     return erase_forget, erase_retain
 
@@ -165,6 +179,10 @@ def erasure_lm_sets(
     pattern = _pattern(concept_list)
     hit = lm_retain["prompt"].astype(str).map(lambda p: bool(pattern.search(p)))
     moved = lm_retain[hit].assign(refusal=refusal or DEFAULT_LM_REFUSAL, source="erasure")
-    logger.info("concept-erasure baseline (LM): %d of %d retain prompts move to forget", int(hit.sum()), len(lm_retain))
+    logger.info(
+        "concept-erasure baseline (LM): %d of %d retain prompts move to forget",
+        int(hit.sum()),
+        len(lm_retain),
+    )
     forget = pd.concat([lm_forget, moved], ignore_index=True)
     return forget, lm_retain[~hit].reset_index(drop=True)

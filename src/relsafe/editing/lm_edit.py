@@ -31,13 +31,25 @@ from relsafe.editing.lm_losses import SeqScores
 from relsafe.editing.lora import add_lora, trainable_count, trainable_share
 from relsafe.editing.losses import get_loss
 from relsafe.editing.manifest import frame_hash, params_fingerprint
-from relsafe.editing.trainer import MetricCallback, StepCallback, StepContext, TrainerConfig, train_loop
+from relsafe.editing.trainer import (
+    MetricCallback,
+    StepCallback,
+    StepContext,
+    TrainerConfig,
+    train_loop,
+)
 from relsafe.models.causal_lm import chat_inputs
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_LM_TERMS: dict[str, dict[str, Any]] = {
-    "forget": {"loss": "lm_npo", "weight": 1.0, "data": "forget", "target": "completion", "beta": 0.1},
+    "forget": {
+        "loss": "lm_npo",
+        "weight": 1.0,
+        "data": "forget",
+        "target": "completion",
+        "beta": 0.1,
+    },
     "refusal": {"loss": "lm_refusal", "weight": 1.0, "data": "forget", "target": "refusal"},
     "retain": {"loss": "lm_retain_kl", "weight": 1.0, "data": "retain", "target": "completion"},
 }
@@ -62,7 +74,9 @@ class LMTermSpec:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_lm_terms(block: Mapping[str, Any] | None, where: str = "train_edit.causal_lm.terms") -> list[LMTermSpec]:
+def parse_lm_terms(
+    block: Mapping[str, Any] | None, where: str = "train_edit.causal_lm.terms"
+) -> list[LMTermSpec]:
     block = block or DEFAULT_LM_TERMS
     specs = []
     for name in sorted(block):
@@ -74,14 +88,22 @@ def parse_lm_terms(block: Mapping[str, Any] | None, where: str = "train_edit.cau
         if data not in ("forget", "retain"):
             raise ValueError(f"{where}.{name}.data: {data!r}; expected 'forget' or 'retain'")
         if target not in ("completion", "refusal"):
-            raise ValueError(f"{where}.{name}.target: {target!r}; expected 'completion' or 'refusal'")
-        specs.append(LMTermSpec(
-            name=name, loss=str(raw["loss"]), weight=float(raw.get("weight", 1.0)), data=data, target=target,
-            sources=list(raw["sources"]) if raw.get("sources") else None,
-            batch_size=int(raw["batch_size"]) if raw.get("batch_size") else None,
-            add_eos=bool(raw.get("add_eos", target == "refusal")),
-            options={k: v for k, v in raw.items() if k not in _TERM_KEYS},
-        ))
+            raise ValueError(
+                f"{where}.{name}.target: {target!r}; expected 'completion' or 'refusal'"
+            )
+        specs.append(
+            LMTermSpec(
+                name=name,
+                loss=str(raw["loss"]),
+                weight=float(raw.get("weight", 1.0)),
+                data=data,
+                target=target,
+                sources=list(raw["sources"]) if raw.get("sources") else None,
+                batch_size=int(raw["batch_size"]) if raw.get("batch_size") else None,
+                add_eos=bool(raw.get("add_eos", target == "refusal")),
+                options={k: v for k, v in raw.items() if k not in _TERM_KEYS},
+            )
+        )
         get_loss(specs[-1].loss)
     return specs
 
@@ -105,31 +127,78 @@ class _LMPool:
     ref_logp: torch.Tensor | None = None
 
 
-def _encode_pool(tok: PreTrainedTokenizerBase, prompts: list[str], targets: list[str], add_eos: bool, max_prompt: int, max_target: int) -> _LMPool:
+def _encode_pool(
+    tok: PreTrainedTokenizerBase,
+    prompts: list[str],
+    targets: list[str],
+    add_eos: bool,
+    max_prompt: int,
+    max_target: int,
+) -> _LMPool:
     rendered = chat_inputs(tok, prompts)
-    p_ids = [ids[-max_prompt:] for ids in tok(rendered, add_special_tokens=False)["input_ids"]] if rendered else []
+    p_ids = (
+        [ids[-max_prompt:] for ids in tok(rendered, add_special_tokens=False)["input_ids"]]
+        if rendered
+        else []
+    )
     eos = [tok.eos_token_id] if add_eos and tok.eos_token_id is not None else []
-    t_ids = [ids[:max_target] + eos if ids or eos else [] for ids in tok(targets, add_special_tokens=False)["input_ids"]] if targets else []
+    t_ids = (
+        [
+            ids[:max_target] + eos if ids or eos else []
+            for ids in tok(targets, add_special_tokens=False)["input_ids"]
+        ]
+        if targets
+        else []
+    )
     return _LMPool(p_ids, [t[: max_target + len(eos)] for t in t_ids])
 
 
-def build_lm_pools(tok: PreTrainedTokenizerBase, forget: pd.DataFrame, retain: pd.DataFrame, specs: list[LMTermSpec], block: Mapping[str, Any]) -> dict[str, _LMPool]:
-    max_prompt, max_target = int(block.get("max_prompt_tokens", 128)), int(block.get("max_target_tokens", 48))
+def build_lm_pools(
+    tok: PreTrainedTokenizerBase,
+    forget: pd.DataFrame,
+    retain: pd.DataFrame,
+    specs: list[LMTermSpec],
+    block: Mapping[str, Any],
+) -> dict[str, _LMPool]:
+    max_prompt, max_target = (
+        int(block.get("max_prompt_tokens", 128)),
+        int(block.get("max_target_tokens", 48)),
+    )
     pools = {}
     for spec in specs:
         frame = forget if spec.data == "forget" else retain
         if spec.sources:
-            frame = frame[frame["source"].isin(spec.sources)] if "source" in frame.columns else frame.iloc[:0]
+            frame = (
+                frame[frame["source"].isin(spec.sources)]
+                if "source" in frame.columns
+                else frame.iloc[:0]
+            )
         col = spec.target
         if col not in frame.columns:
-            raise ValueError(f"lm_{spec.data}_set: term {spec.name!r} needs column {col!r}; has {list(frame.columns)}")
+            raise ValueError(
+                f"lm_{spec.data}_set: term {spec.name!r} needs column {col!r}; has {list(frame.columns)}"
+            )
         targets = frame[col].fillna("").astype(str)
         empty = targets.str.strip() == ""
         if empty.any() and spec.loss not in ALLOWS_EMPTY:
-            logger.info("LM edit: term %r uses %d of %d %s rows (%d have an empty %s)", spec.name, int((~empty).sum()),
-                        len(frame), spec.data, int(empty.sum()), col)
+            logger.info(
+                "LM edit: term %r uses %d of %d %s rows (%d have an empty %s)",
+                spec.name,
+                int((~empty).sum()),
+                len(frame),
+                spec.data,
+                int(empty.sum()),
+                col,
+            )
             frame, targets = frame[~empty], targets[~empty]
-        pools[spec.name] = _encode_pool(tok, frame["prompt"].astype(str).tolist(), targets.tolist(), spec.add_eos, max_prompt, max_target)
+        pools[spec.name] = _encode_pool(
+            tok,
+            frame["prompt"].astype(str).tolist(),
+            targets.tolist(),
+            spec.add_eos,
+            max_prompt,
+            max_target,
+        )
         if not pools[spec.name].prompt_ids:
             logger.warning("LM edit: term %r has no rows; it is skipped", spec.name)
     return pools
@@ -152,7 +221,9 @@ def collate(pairs: list[tuple[list[int], list[int]]], pad_id: int, device: torch
     for i, s in enumerate(seqs):
         ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
         mask[i, : len(s)] = 1
-    return _Batch(ids.to(device), mask.to(device), [len(p) for p, _ in pairs], [len(t) for _, t in pairs])
+    return _Batch(
+        ids.to(device), mask.to(device), [len(p) for p, _ in pairs], [len(t) for _, t in pairs]
+    )
 
 
 def _answer_positions(batch: _Batch, rows: range) -> tuple[torch.Tensor, torch.Tensor]:
@@ -165,7 +236,9 @@ def _answer_positions(batch: _Batch, rows: range) -> tuple[torch.Tensor, torch.T
     return torch.tensor(r, dtype=torch.long), torch.tensor(p, dtype=torch.long)
 
 
-def sequence_logp(logits: torch.Tensor, batch: _Batch, rows: range) -> tuple[torch.Tensor, torch.Tensor]:
+def sequence_logp(
+    logits: torch.Tensor, batch: _Batch, rows: range
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed log-prob of each row's target tokens, and the token counts."""
     out, counts = [], []
     for i in rows:
@@ -184,19 +257,25 @@ def _peft(model: torch.nn.Module) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def reference_logps(model: torch.nn.Module, pool: _LMPool, pad_id: int, batch_size: int, device: torch.device) -> torch.Tensor:
+def reference_logps(
+    model: torch.nn.Module, pool: _LMPool, pad_id: int, batch_size: int, device: torch.device
+) -> torch.Tensor:
     """Frozen-base log-probs of a pool's targets, in fixed batches (deterministic)."""
     out = []
     with _peft(model).disable_adapter():
         for i in range(0, len(pool.prompt_ids), batch_size):
-            pairs = list(zip(pool.prompt_ids[i : i + batch_size], pool.target_ids[i : i + batch_size]))
+            pairs = list(
+                zip(pool.prompt_ids[i : i + batch_size], pool.target_ids[i : i + batch_size])
+            )
             batch = collate(pairs, pad_id, device)
             logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
             out.append(sequence_logp(logits, batch, range(len(pairs)))[0].float().cpu())
     return torch.cat(out) if out else torch.zeros(0)
 
 
-def make_lm_compute_terms(pools: dict[str, _LMPool], specs: list[LMTermSpec], batch_size: int, pad_id: int):
+def make_lm_compute_terms(
+    pools: dict[str, _LMPool], specs: list[LMTermSpec], batch_size: int, pad_id: int
+):
     losses = {s.name: get_loss(s.loss) for s in specs}
 
     def compute(model: torch.nn.Module, ctx: StepContext) -> dict[str, torch.Tensor]:
@@ -214,10 +293,16 @@ def make_lm_compute_terms(pools: dict[str, _LMPool], specs: list[LMTermSpec], ba
         ref_rows = [i for spec, _, rows in picks if spec.loss in NEEDS_REF_LOGITS for i in rows]
         ref_logits = None
         if ref_rows:
-            sub = _Batch(batch.input_ids[ref_rows], batch.attention_mask[ref_rows],
-                         [batch.starts[i] for i in ref_rows], [batch.lengths[i] for i in ref_rows])
+            sub = _Batch(
+                batch.input_ids[ref_rows],
+                batch.attention_mask[ref_rows],
+                [batch.starts[i] for i in ref_rows],
+                [batch.lengths[i] for i in ref_rows],
+            )
             with torch.no_grad(), _peft(model).disable_adapter():
-                ref_logits = model(input_ids=sub.input_ids, attention_mask=sub.attention_mask).logits
+                ref_logits = model(
+                    input_ids=sub.input_ids, attention_mask=sub.attention_mask
+                ).logits
         out = {}
         for spec, idx, rows in picks:
             logp, counts = sequence_logp(logits, batch, rows)
@@ -258,7 +343,9 @@ def train_lm_edit(
     cfg = TrainerConfig.from_params(params)
     block = dict(params.get("causal_lm") or {})
     specs = parse_lm_terms(block.get("terms"))
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = (
+        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    )
     pools = build_lm_pools(tokenizer, forget, retain, specs, block)
     torch.manual_seed(cfg.seed)
     model = add_lora(model, params.get("lora", {}) or {})
@@ -269,10 +356,14 @@ def train_lm_edit(
     model.to(device)
     for spec in specs:
         if spec.loss in NEEDS_REF_LOGP and pools[spec.name].prompt_ids:
-            pools[spec.name].ref_logp = reference_logps(model, pools[spec.name], pad_id, int(block.get("ref_batch_size", 16)), device)
+            pools[spec.name].ref_logp = reference_logps(
+                model, pools[spec.name], pad_id, int(block.get("ref_batch_size", 16)), device
+            )
     cols = [c for c in ("prompt", "completion", "refusal", "source") if c in forget.columns]
     data_sha = frame_hash(forget, columns=cols) + ":" + frame_hash(retain, columns=cols)
-    fingerprint = params_fingerprint("causal_lm", _semantic(params), data_sha, manifest.get("base_sha256", ""), checkpoint_name)
+    fingerprint = params_fingerprint(
+        "causal_lm", _semantic(params), data_sha, manifest.get("base_sha256", ""), checkpoint_name
+    )
     result = train_loop(
         model,
         make_lm_compute_terms(pools, specs, int(params.get("batch_size", 4)), pad_id),
@@ -299,9 +390,23 @@ def train_lm_edit(
         "mixed_precision": result.mixed_precision,
         "n_forget_train": len(forget),
         "n_retain_train": len(retain),
-        "terms": {s.name: {"loss": s.loss, "weight": s.weight, "n_rows": len(pools[s.name].prompt_ids), **s.options} for s in specs},
+        "terms": {
+            s.name: {
+                "loss": s.loss,
+                "weight": s.weight,
+                "n_rows": len(pools[s.name].prompt_ids),
+                **s.options,
+            }
+            for s in specs
+        },
     }
-    logger.info("%s: %d steps in %.1fs, trainable share %.3f%%", desc, result.steps_run, result.seconds, 100 * share)
+    logger.info(
+        "%s: %d steps in %.1fs, trainable share %.3f%%",
+        desc,
+        result.steps_run,
+        result.seconds,
+        100 * share,
+    )
     return AdapterBundle.from_peft(peft_model, manifest), result.history
 
 

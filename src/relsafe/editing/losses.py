@@ -34,7 +34,9 @@ def get_loss(name: str) -> LossFn:
         import relsafe.editing.lm_losses  # noqa: F401  (registers the causal-LM losses)
 
     if name not in LOSSES:
-        raise KeyError(f"unknown loss {name!r} (train_edit.*.terms.*.loss); registered: {sorted(LOSSES)}")
+        raise KeyError(
+            f"unknown loss {name!r} (train_edit.*.terms.*.loss); registered: {sorted(LOSSES)}"
+        )
     return LOSSES[name]
 
 

@@ -81,7 +81,9 @@ class TrainerConfig:
     device: str = "auto"
     mixed_precision: str = "auto"
     progress: bool = True
-    dropout: bool = False  # keep the base model's dropout on while training (off: exact retain targets)
+    dropout: bool = (
+        False  # keep the base model's dropout on while training (off: exact retain targets)
+    )
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
 
@@ -97,7 +99,9 @@ class TrainerConfig:
         if cfg.log_every < 1:
             raise ValueError(f"train_edit.log_every: {cfg.log_every}; expected >= 1")
         if cfg.early_stop.mode not in ("min", "max"):
-            raise ValueError(f"train_edit.early_stop.mode: {cfg.early_stop.mode!r}; expected 'min' or 'max'")
+            raise ValueError(
+                f"train_edit.early_stop.mode: {cfg.early_stop.mode!r}; expected 'min' or 'max'"
+            )
         return cfg
 
 
@@ -105,7 +109,9 @@ def _sub(cls: type, value: Mapping | None, where: str) -> Any:
     value = dict(value or {})
     unknown = sorted(set(value) - {f.name for f in fields(cls)})
     if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; expected some of {[f.name for f in fields(cls)]}")
+        raise ValueError(
+            f"{where}: unknown key(s) {unknown}; expected some of {[f.name for f in fields(cls)]}"
+        )
     return cls(**value)
 
 
@@ -176,7 +182,9 @@ class _EarlyStopper:
             self.best, self.bad = value, 0
         else:
             self.bad += 1
-        return bool(self.cfg.patience) and self.bad >= self.cfg.patience and step >= self.cfg.min_steps
+        return (
+            bool(self.cfg.patience) and self.bad >= self.cfg.patience and step >= self.cfg.min_steps
+        )
 
 
 class Checkpointer:
@@ -189,7 +197,15 @@ class Checkpointer:
     def exists(self) -> bool:
         return (self.dir / CKPT_META).is_file()
 
-    def save(self, model: nn.Module, optimizer, scheduler, step: int, history: list[dict], stopper: _EarlyStopper) -> None:
+    def save(
+        self,
+        model: nn.Module,
+        optimizer,
+        scheduler,
+        step: int,
+        history: list[dict],
+        stopper: _EarlyStopper,
+    ) -> None:
         weights = {n: p.detach().cpu().contiguous() for n, p in trainable_parameters(model).items()}
         state = {
             "optimizer": optimizer.state_dict(),
@@ -211,7 +227,9 @@ class Checkpointer:
 
         _atomic_write_dir(self.dir, write)
 
-    def load(self, model: nn.Module, optimizer, scheduler, stopper: _EarlyStopper) -> tuple[int, list[dict]] | None:
+    def load(
+        self, model: nn.Module, optimizer, scheduler, stopper: _EarlyStopper
+    ) -> tuple[int, list[dict]] | None:
         """Restore in place; returns (step, history), or None when there is nothing to resume."""
         if not self.exists():
             return None
@@ -219,13 +237,17 @@ class Checkpointer:
         if meta.get("fingerprint") != self.fingerprint:
             logger.warning(
                 "checkpoint %s was made for other params/data (fingerprint %s..., now %s...); starting afresh",
-                self.dir, str(meta.get("fingerprint"))[:10], self.fingerprint[:10],
+                self.dir,
+                str(meta.get("fingerprint"))[:10],
+                self.fingerprint[:10],
             )
             return None
         params = trainable_parameters(model)
         weights = load_file(str(self.dir / CKPT_WEIGHTS))
         if set(weights) != set(params):
-            raise ValueError(f"checkpoint {self.dir}: trainable parameters differ from the model's ({len(weights)} vs {len(params)})")
+            raise ValueError(
+                f"checkpoint {self.dir}: trainable parameters differ from the model's ({len(weights)} vs {len(params)})"
+            )
         with torch.no_grad():
             for name, value in weights.items():
                 params[name].copy_(value.to(params[name].device))
@@ -275,10 +297,14 @@ def train_loop(
 
     params = list(trainable_parameters(model).values())
     if not params:
-        raise ValueError("train_loop: the model has no trainable parameters (was a LoRA adapter added?)")
+        raise ValueError(
+            "train_loop: the model has no trainable parameters (was a LoRA adapter added?)"
+        )
     optimizer = torch.optim.AdamW(params, lr=float(cfg.lr), weight_decay=float(cfg.weight_decay))
     warmup = max(int(cfg.warmup_steps), 0)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0
+    )
     model, optimizer = accelerator.prepare(model, optimizer)
 
     stopper = _EarlyStopper(cfg.early_stop)
@@ -290,7 +316,9 @@ def train_loop(
         restored = ckpt.load(accelerator.unwrap_model(model), optimizer, scheduler, stopper)
         if restored is not None:
             start_step, history = restored
-            logger.info("%s: resuming from the checkpoint at step %d (%s)", desc, start_step, ckpt.dir)
+            logger.info(
+                "%s: resuming from the checkpoint at step %d (%s)", desc, start_step, ckpt.dir
+            )
 
     active = {k: float(w) for k, w in weights.items() if float(w) != 0.0}
     stopped_early = bool(history) and history[-1].get("stopped_early", False)
@@ -298,18 +326,30 @@ def train_loop(
     # Eval mode unless asked: with dropout on, even an unchanged model misses its own frozen
     # embeddings (~0.05 cosine on MiniLM), which swamps a drift budget of 0.02.
     model.train(bool(cfg.dropout))
-    bar = tqdm(range(start_step + 1, cfg.steps + 1), desc=desc, initial=start_step, total=cfg.steps,
-               disable=not cfg.progress or not accelerator.is_local_main_process)
+    bar = tqdm(
+        range(start_step + 1, cfg.steps + 1),
+        desc=desc,
+        initial=start_step,
+        total=cfg.steps,
+        disable=not cfg.progress or not accelerator.is_local_main_process,
+    )
     step = start_step
     try:
         for step in bar:
             if stopped_early:
                 break
-            ctx = StepContext(step, np.random.default_rng([cfg.seed, step, accelerator.process_index]), accelerator.device, active)
+            ctx = StepContext(
+                step,
+                np.random.default_rng([cfg.seed, step, accelerator.process_index]),
+                accelerator.device,
+                active,
+            )
             terms = compute_terms(model, ctx)
             unknown = sorted(set(terms) - set(weights))
             if unknown:
-                raise KeyError(f"loss term(s) {unknown} have no weight in params (known: {sorted(weights)})")
+                raise KeyError(
+                    f"loss term(s) {unknown} have no weight in params (known: {sorted(weights)})"
+                )
             loss = sum(active[k] * v for k, v in terms.items() if k in active)
             if not isinstance(loss, torch.Tensor):
                 raise ValueError(f"step {step}: no active loss term (weights {dict(weights)})")
@@ -319,25 +359,47 @@ def train_loop(
                 accelerator.clip_grad_norm_(params, float(cfg.grad_clip))
             optimizer.step()
             scheduler.step()
-            row = {"step": step, "loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()},
-                   "lr": scheduler.get_last_lr()[0]}
+            row = {
+                "step": step,
+                "loss": float(loss.detach()),
+                **{k: float(v.detach()) for k, v in terms.items()},
+                "lr": scheduler.get_last_lr()[0],
+            }
             history.append(row)
             bar.set_postfix(loss=f"{row['loss']:.4f}")
             if step % cfg.log_every == 0 or step == cfg.steps:
-                window = _window_means(history[-cfg.log_every:])
+                window = _window_means(history[-cfg.log_every :])
                 if on_metrics and accelerator.is_main_process:
                     on_metrics({f"train/{k}": v for k, v in window.items()}, step)
                 if cfg.early_stop.monitor not in window:
-                    raise KeyError(f"train_edit.early_stop.monitor {cfg.early_stop.monitor!r} is not a logged term {sorted(window)}")
+                    raise KeyError(
+                        f"train_edit.early_stop.monitor {cfg.early_stop.monitor!r} is not a logged term {sorted(window)}"
+                    )
                 if stopper.update(window[cfg.early_stop.monitor], step):
                     stopped_early = True
                     row["stopped_early"] = True
-                    logger.info("%s: early stop at step %d (%s did not improve for %d checks)", desc, step,
-                                cfg.early_stop.monitor, cfg.early_stop.patience)
-            if ckpt is not None and cfg.checkpoint.every and (step % cfg.checkpoint.every == 0 or stopped_early):
+                    logger.info(
+                        "%s: early stop at step %d (%s did not improve for %d checks)",
+                        desc,
+                        step,
+                        cfg.early_stop.monitor,
+                        cfg.early_stop.patience,
+                    )
+            if (
+                ckpt is not None
+                and cfg.checkpoint.every
+                and (step % cfg.checkpoint.every == 0 or stopped_early)
+            ):
                 accelerator.wait_for_everyone()
                 if accelerator.is_main_process:
-                    ckpt.save(accelerator.unwrap_model(model), optimizer, scheduler, step, history, stopper)
+                    ckpt.save(
+                        accelerator.unwrap_model(model),
+                        optimizer,
+                        scheduler,
+                        step,
+                        history,
+                        stopper,
+                    )
             if on_step is not None:
                 on_step(step, row)
     finally:

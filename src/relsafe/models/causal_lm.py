@@ -32,13 +32,17 @@ class CausalLMConfig:
         return cls(**{k: v for k, v in params.items() if k in keys})
 
 
-def load_causal_lm(cfg: CausalLMConfig, device: str | torch.device = "cpu") -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def load_causal_lm(
+    cfg: CausalLMConfig, device: str | torch.device = "cpu"
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load model + tokenizer offline; GGUF weights are de-quantised by transformers."""
     model_dir = resolve_model_dir(cfg.name_or_path)
     extra = {"gguf_file": cfg.gguf_file} if cfg.gguf_file else {}
     tok_src = resolve_model_dir(cfg.tokenizer) if cfg.tokenizer else model_dir
     tokenizer = AutoTokenizer.from_pretrained(tok_src, **({} if cfg.tokenizer else extra))
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, cfg.dtype), **extra)
+    model = AutoModelForCausalLM.from_pretrained(
+        model_dir, dtype=getattr(torch, cfg.dtype), **extra
+    )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # batched generation needs left padding
@@ -50,7 +54,9 @@ def chat_inputs(tokenizer: PreTrainedTokenizerBase, prompts: list[str]) -> list[
     if not getattr(tokenizer, "chat_template", None):
         return list(prompts)
     return [
-        tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
+        )
         for p in prompts
     ]
 
@@ -69,9 +75,16 @@ def generate_responses(
     out: list[str] = []
     texts = chat_inputs(tokenizer, prompts)
     for i in tqdm(range(0, len(texts), batch_size), desc="generate", disable=not progress):
-        batch = tokenizer(texts[i : i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        batch = tokenizer(
+            texts[i : i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False
+        ).to(model.device)
         gen = model.generate(
-            **batch, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
+            **batch,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
         )
-        out.extend(tokenizer.batch_decode(gen[:, batch["input_ids"].shape[1]:], skip_special_tokens=True))
+        out.extend(
+            tokenizer.batch_decode(gen[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+        )
     return [o.strip() for o in out]

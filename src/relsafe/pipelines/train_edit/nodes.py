@@ -21,26 +21,60 @@ def _mlflow_logger(prefix: str):
 
     def log(metrics: dict[str, float], step: int) -> None:
         if mlflow.active_run() is not None:
-            mlflow.log_metrics({f"{prefix}/{k.split('/', 1)[-1]}": v for k, v in metrics.items()}, step=step)
+            mlflow.log_metrics(
+                {f"{prefix}/{k.split('/', 1)[-1]}": v for k, v in metrics.items()}, step=step
+            )
 
     return log
 
 
-def _train(kind: str, forget: pd.DataFrame, retain: pd.DataFrame, lm_forget: pd.DataFrame, lm_retain: pd.DataFrame,
-           policy_data: dict, model: dict, params: dict) -> tuple[AdapterBundle, pd.DataFrame]:
+def _train(
+    kind: str,
+    forget: pd.DataFrame,
+    retain: pd.DataFrame,
+    lm_forget: pd.DataFrame,
+    lm_retain: pd.DataFrame,
+    policy_data: dict,
+    model: dict,
+    params: dict,
+) -> tuple[AdapterBundle, pd.DataFrame]:
     policy = load_policy(policy_data, source=POLICY_SOURCE)
     prefix = "train" if kind == "edit" else "baseline"
-    return run_edit(kind, model, params, policy, forget, retain, lm_forget, lm_retain, on_metrics=_mlflow_logger(prefix))
+    return run_edit(
+        kind,
+        model,
+        params,
+        policy,
+        forget,
+        retain,
+        lm_forget,
+        lm_retain,
+        on_metrics=_mlflow_logger(prefix),
+    )
 
 
-def train_edit(forget: pd.DataFrame, retain: pd.DataFrame, lm_forget: pd.DataFrame, lm_retain: pd.DataFrame,
-               policy_data: dict, model: dict, params: dict) -> tuple[AdapterBundle, pd.DataFrame]:
+def train_edit(
+    forget: pd.DataFrame,
+    retain: pd.DataFrame,
+    lm_forget: pd.DataFrame,
+    lm_retain: pd.DataFrame,
+    policy_data: dict,
+    model: dict,
+    params: dict,
+) -> tuple[AdapterBundle, pd.DataFrame]:
     """The relationship-aware edit: (adapter, per-step loss history)."""
     return _train("edit", forget, retain, lm_forget, lm_retain, policy_data, model, params)
 
 
-def train_baseline(forget: pd.DataFrame, retain: pd.DataFrame, lm_forget: pd.DataFrame, lm_retain: pd.DataFrame,
-                   policy_data: dict, model: dict, params: dict) -> tuple[AdapterBundle, pd.DataFrame]:
+def train_baseline(
+    forget: pd.DataFrame,
+    retain: pd.DataFrame,
+    lm_forget: pd.DataFrame,
+    lm_retain: pd.DataFrame,
+    policy_data: dict,
+    model: dict,
+    params: dict,
+) -> tuple[AdapterBundle, pd.DataFrame]:
     """The concept-erasure baseline, trained the same way (or an identity adapter marked
     ``skipped`` when ``train_edit.baseline.enabled`` is false)."""
     return _train("baseline", forget, retain, lm_forget, lm_retain, policy_data, model, params)
