@@ -12,7 +12,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from tests_support import PROJECT_ROOT, kedro_env
 
 pytestmark = pytest.mark.slow

@@ -15,24 +15,13 @@ from collections.abc import Callable, Mapping
 
 from lemminflect import getLemma
 
+from relsafe.named import Registry
 from relsafe.policy.realise import realise
 
 Attack = Callable[[str, Mapping | None], "str | None"]
-ATTACKS: dict[str, Attack] = {}
-
-
-def register_attack(name: str) -> Callable[[Attack], Attack]:
-    def deco(fn: Attack) -> Attack:
-        ATTACKS[name] = fn
-        return fn
-
-    return deco
-
-
-def get_attack(name: str) -> Attack:
-    if name not in ATTACKS:
-        raise KeyError(f"unknown attack {name!r} (evaluate_edit attacks); registered: {sorted(ATTACKS)}")
-    return ATTACKS[name]
+ATTACKS: Registry[Attack] = Registry("attack", "evaluate_edit.lm.attacks")
+register_attack = ATTACKS.register
+get_attack = ATTACKS.lookup
 
 
 def _pick(options: tuple[str, ...], text: str) -> str:

@@ -20,25 +20,16 @@ import torch
 from PIL import Image
 
 from relsafe.evaluation.retrieval import recall_at_k
+from relsafe.named import Registry
 
 ImageAttack = Callable[..., np.ndarray]
-IMAGE_ATTACKS: dict[str, ImageAttack] = {}
+IMAGE_ATTACKS: Registry[ImageAttack] = Registry("image attack", "evaluate_edit.clip_images.attacks")
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-def register_image_attack(name: str) -> Callable[[ImageAttack], ImageAttack]:
-    def deco(fn: ImageAttack) -> ImageAttack:
-        IMAGE_ATTACKS[name] = fn
-        return fn
-
-    return deco
-
-
-def get_image_attack(name: str) -> ImageAttack:
-    if name not in IMAGE_ATTACKS:
-        raise KeyError(f"unknown image attack {name!r} (evaluate_edit.clip_images.attacks); registered: {sorted(IMAGE_ATTACKS)}")
-    return IMAGE_ATTACKS[name]
+register_image_attack = IMAGE_ATTACKS.register
+get_image_attack = IMAGE_ATTACKS.lookup
 
 
 def load_sample_image(name: str) -> np.ndarray:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from relsafe.named import Registry
+
 Judge = Callable[[Sequence[str], Sequence[str] | None], list[bool]]
 JudgeFactory = Callable[..., Judge]
-JUDGES: dict[str, JudgeFactory] = {}
+JUDGES: Registry[JudgeFactory] = Registry("judge", "evaluate_edit.lm.judge.name")
 
 #: Refusal phrases in the style of the AdvBench / GCG evaluation (Zou et al., 2023,
 #: ``test_prefixes``), minus the over-broad ones ("Hello!", "As an", "illegal") that flag
@@ -27,19 +29,12 @@ REFUSAL_PHRASES: tuple[str, ...] = (
 )
 
 
-def register_judge(name: str) -> Callable[[JudgeFactory], JudgeFactory]:
-    def deco(factory: JudgeFactory) -> JudgeFactory:
-        JUDGES[name] = factory
-        return factory
-
-    return deco
+register_judge = JUDGES.register
 
 
 def get_judge(name: str, **options) -> Judge:
     """Build the judge registered as ``name`` with its options (from params)."""
-    if name not in JUDGES:
-        raise KeyError(f"unknown judge {name!r} (evaluate_edit.lm.judge.name); registered: {sorted(JUDGES)}")
-    return JUDGES[name](**options)
+    return JUDGES.lookup(name)(**options)
 
 
 def _normalise(text: str) -> str:

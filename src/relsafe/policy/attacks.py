@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from relsafe.named import Registry
 from relsafe.policy.realise import Triple, realise
 
 Pool = Literal["held_out_lexicon", "unseen_combos"]
@@ -37,7 +38,7 @@ class Attack:
     """Sample one transformation: returns (renderer, syntax label)."""
 
 
-ATTACKS: dict[str, Attack] = {}
+ATTACKS: Registry[Attack] = Registry("attack", "build_sets.attacks")
 
 
 def register_attack(name: str, pool: Pool) -> Callable:
@@ -48,10 +49,7 @@ def register_attack(name: str, pool: Pool) -> Callable:
     return deco
 
 
-def get_attack(name: str) -> Attack:
-    if name not in ATTACKS:
-        raise KeyError(f"unknown attack {name!r}; registered: {sorted(ATTACKS)}")
-    return ATTACKS[name]
+get_attack = ATTACKS.lookup
 
 
 @register_attack("direct", pool="unseen_combos")
