@@ -17,6 +17,7 @@ generation elsewhere uses left padding.
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,6 +119,40 @@ def train_rows(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     if len(bad):
         raise ValueError(f"{name}: empty prompt in row(s) {list(bad[:10])}")
     return part.reset_index(drop=True)
+
+
+def augment_prompts(frame: pd.DataFrame, block: Mapping[str, Any] | None, seed: int, name: str) -> pd.DataFrame:
+    """Append rows whose ``text`` (the realised tuple) is asked about in new phrasings.
+
+    ``block`` is ``causal_lm.augment``: ``templates`` (with ``{t}``), ``copies`` and
+    ``sources``. A relational forget row keeps its refusal target; a contrast retain row gets
+    an empty completion (KL on the first answer token). The templates are the edit's own, so
+    the held-out phrasings of the evaluation stay unseen.
+    """
+    block = dict(block or {})
+    unknown = sorted(set(block) - {"templates", "copies", "sources"})
+    if unknown:
+        raise ValueError(f"train_edit.causal_lm.augment: unknown key(s) {unknown}; expected templates, copies, sources")
+    templates, copies = list(block.get("templates") or []), int(block.get("copies", 0))
+    bad = [t for t in templates if "{t}" not in t]
+    if bad:
+        raise ValueError(f"train_edit.causal_lm.augment.templates: {bad} lack the {{t}} placeholder")
+    if not templates or not copies or "text" not in frame.columns:
+        return frame
+    sources = block.get("sources") or ["relational", "contrast"]
+    base = frame[frame["source"].isin(sources) & frame["text"].fillna("").astype(str).str.strip().ne("")]
+    if base.empty:
+        return frame
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    extra = []
+    for _ in range(copies):
+        picks = rng.integers(0, len(templates), size=len(base))
+        prompts = [templates[j].format(t=str(t).strip().rstrip(".")) for j, t in zip(picks, base["text"])]
+        part = base.assign(prompt=prompts, augmented=True)
+        if "completion" in part.columns:
+            part = part.assign(completion="")
+        extra.append(part)
+    return pd.concat([frame, *extra], ignore_index=True)
 
 
 @dataclass
@@ -343,6 +378,9 @@ def train_lm_edit(
     cfg = TrainerConfig.from_params(params)
     block = dict(params.get("causal_lm") or {})
     specs = parse_lm_terms(block.get("terms"))
+    n_forget, n_retain = len(forget), len(retain)
+    forget = augment_prompts(forget, block.get("augment"), cfg.seed, "forget")
+    retain = augment_prompts(retain, block.get("augment"), cfg.seed, "retain")
     pad_id = (
         tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     )
@@ -388,8 +426,9 @@ def train_lm_edit(
         "resumed_from_step": result.resumed_from,
         "device": result.device,
         "mixed_precision": result.mixed_precision,
-        "n_forget_train": len(forget),
-        "n_retain_train": len(retain),
+        "n_forget_train": n_forget,
+        "n_retain_train": n_retain,
+        "n_augmented": len(forget) + len(retain) - n_forget - n_retain,
         "terms": {
             s.name: {
                 "loss": s.loss,
