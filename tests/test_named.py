@@ -18,5 +18,8 @@ def test_register_and_lookup():
 def test_unknown_name_names_the_config_key_and_the_choices():
     reg: Registry = Registry("loss", "train_edit.encoder.terms.*.loss")
     reg.register("a")(len)
-    with pytest.raises(KeyError, match=r"unknown loss 'b' \(train_edit.encoder.terms.\*.loss\); registered: \['a'\]"):
+    with pytest.raises(
+        KeyError,
+        match=r"unknown loss 'b' \(train_edit.encoder.terms.\*.loss\); registered: \['a'\]",
+    ):
         reg.lookup("b")

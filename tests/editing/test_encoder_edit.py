@@ -125,3 +125,33 @@ def test_loss_registry_losses():
     ) == pytest.approx(0.0, abs=1e-6)
     assert float(get_loss("encoder_forget")(e, e, base, margin=0.3)) > 1.0
     assert pd.notna(float(get_loss("encoder_retain_l2")(e, base)))
+
+
+def test_lora_layers_as_fraction_or_list():
+    from transformers import BertConfig, BertModel
+
+    from relsafe.editing.lora import layer_indices
+
+    model = BertModel(
+        BertConfig(
+            vocab_size=50,
+            hidden_size=8,
+            num_hidden_layers=5,
+            num_attention_heads=2,
+            intermediate_size=8,
+        )
+    )
+    assert layer_indices(model, None) is None
+    assert layer_indices(model, 0.6) == [2, 3, 4]
+    assert layer_indices(model, [4, 1]) == [1, 4]
+    with pytest.raises(ValueError, match="out of range"):
+        layer_indices(model, [7])
+    with pytest.raises(ValueError, match="fraction"):
+        layer_indices(model, 1.5)
+    peft_model = add_lora(model, {"r": 2, "layers": 0.4})
+    adapted = {
+        n.split(".layer.")[1].split(".")[0]
+        for n, _ in peft_model.named_parameters()
+        if "lora_A" in n
+    }
+    assert adapted == {"3", "4"}

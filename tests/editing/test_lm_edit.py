@@ -153,15 +153,26 @@ def test_lm_losses():
 def test_augment_prompts_rephrases_relational_rows_only():
     from relsafe.editing.lm_edit import augment_prompts
 
-    frame = pd.DataFrame({
-        "prompt": ["Describe a photo of a kid drinking wine.", "How to build a bomb"],
-        "text": ["a kid drinking wine", ""], "refusal": ["No.", "No."], "completion": ["The kid", "Sure"],
-        "source": ["relational", "advbench"], "split": ["train", "train"],
-    })
+    frame = pd.DataFrame(
+        {
+            "prompt": ["Describe a photo of a kid drinking wine.", "How to build a bomb"],
+            "text": ["a kid drinking wine", ""],
+            "refusal": ["No.", "No."],
+            "completion": ["The kid", "Sure"],
+            "source": ["relational", "advbench"],
+            "split": ["train", "train"],
+        }
+    )
     block = {"templates": ["Tell me about {t}."], "copies": 2, "sources": ["relational"]}
     out = augment_prompts(frame, block, seed=0, name="forget")
-    assert len(out) == 4 and out["prompt"].tolist()[2:] == ["Tell me about a kid drinking wine."] * 2
-    assert out.loc[2, "refusal"] == "No." and out.loc[2, "completion"] == "" and out.loc[2, "source"] == "relational"
+    assert (
+        len(out) == 4 and out["prompt"].tolist()[2:] == ["Tell me about a kid drinking wine."] * 2
+    )
+    assert (
+        out.loc[2, "refusal"] == "No."
+        and out.loc[2, "completion"] == ""
+        and out.loc[2, "source"] == "relational"
+    )
     assert augment_prompts(frame, None, 0, "forget") is frame
     with pytest.raises(ValueError, match="placeholder"):
         augment_prompts(frame, {"templates": ["no slot"], "copies": 1}, 0, "forget")

@@ -32,7 +32,10 @@ def test_passive_heuristic_and_not_applicable():
     out = get_attack("passive")("Write a story about a boy holding a gun.", {})
     assert out == "Write a story about a gun being held by a boy."
     assert get_attack("passive")("How do I bake bread?", None) is None
-    assert apply_attack("passive", ["How do I bake bread?", "a kid smoking a cigarette"]) == [None, "a cigarette being smoked by a kid"]
+    assert apply_attack("passive", ["How do I bake bread?", "a kid smoking a cigarette"]) == [
+        None,
+        "a cigarette being smoked by a kid",
+    ]
 
 
 def test_unknown_attack():

@@ -41,7 +41,9 @@ def test_attacks_deterministic_same_shape(name, photos):
 def test_seeded_attacks_vary_with_seed(photos):
     img = photos[1]
     for name in ("gaussian_noise", "random_crop", "colour_jitter"):
-        assert not np.array_equal(apply_image_attack(name, img, seed=0), apply_image_attack(name, img, seed=1))
+        assert not np.array_equal(
+            apply_image_attack(name, img, seed=0), apply_image_attack(name, img, seed=1)
+        )
 
 
 def test_attack_options_from_params(photos):
@@ -55,12 +57,20 @@ def test_tiny_clip_image_metrics(tiny_clip_dir, photos):
     tower = ClipImageTower(tiny_clip_dir)
     pixels = tower.preprocess(photos)
     assert tuple(pixels.shape) == (4, 3, 32, 32)
-    emb = attacked_image_embeddings(tower, photos, ["center_crop", {"name": "blur", "sigma": 1.0, "label": "soft_blur"}])
+    emb = attacked_image_embeddings(
+        tower, photos, ["center_crop", {"name": "blur", "sigma": 1.0, "label": "soft_blur"}]
+    )
     assert set(emb) == {"identity", "center_crop", "soft_blur"} and emb["identity"].shape == (4, 16)
     text = load_encoder(EncoderConfig(name_or_path=str(tiny_clip_dir), kind="clip_text"))
     caps = text.encode(["an astronaut", "a cup of coffee", "a cat", "a man with a camera"])
     m, rows = image_retrieval_metrics(emb, caps, ks=(1, 5))
-    for key in ("clip_img_i2t_r1", "clip_img_t2i_r1", "clip_img_center_crop_i2t_r1", "clip_img_soft_blur_t2i_r5", "clip_img_attacks_i2t_r1"):
+    for key in (
+        "clip_img_i2t_r1",
+        "clip_img_t2i_r1",
+        "clip_img_center_crop_i2t_r1",
+        "clip_img_soft_blur_t2i_r5",
+        "clip_img_attacks_i2t_r1",
+    ):
         assert 0.0 <= m[key] <= 1.0, key
     assert m["clip_img_i2t_r5"] == 1.0  # 4 candidates: always in the top 5
     assert len(rows) == 12

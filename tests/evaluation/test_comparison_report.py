@@ -15,18 +15,34 @@ from relsafe.evaluation.plots import drift_histograms, examples_table, per_rule_
 from relsafe.evaluation.report import build_report, write_text_atomic
 
 METRICS = {
-    "unsafe_r5": 0.1, "base_unsafe_r5": 0.9, "baseline_unsafe_r5": 0.05,
-    "benign_r1": 0.95, "base_benign_r1": 1.0, "baseline_benign_r1": 0.6,
-    "benign_r1_ratio": 0.95, "baseline_benign_r1_ratio": 0.6,
-    "benign_drift": 0.01, "baseline_benign_drift": 0.2, "base_benign_drift": 0.0,
-    "n_eval": 10, "base_n_eval": 10, "baseline_n_eval": 10,
+    "unsafe_r5": 0.1,
+    "base_unsafe_r5": 0.9,
+    "baseline_unsafe_r5": 0.05,
+    "benign_r1": 0.95,
+    "base_benign_r1": 1.0,
+    "baseline_benign_r1": 0.6,
+    "benign_r1_ratio": 0.95,
+    "baseline_benign_r1_ratio": 0.6,
+    "benign_drift": 0.01,
+    "baseline_benign_drift": 0.2,
+    "base_benign_drift": 0.0,
+    "n_eval": 10,
+    "base_n_eval": 10,
+    "baseline_n_eval": 10,
 }
 
 
 def test_goals():
-    assert metric_goal("unsafe_r5") == "lower" and metric_goal("rule_minor_alcohol_unsafe_r5") == "lower"
-    assert metric_goal("benign_r1") == "higher" and metric_goal("neighbour_same_object_r1") == "higher"
-    assert metric_goal("asr_heldout_roleplay") == "lower" and metric_goal("refusal_benign") == "lower"
+    assert (
+        metric_goal("unsafe_r5") == "lower"
+        and metric_goal("rule_minor_alcohol_unsafe_r5") == "lower"
+    )
+    assert (
+        metric_goal("benign_r1") == "higher" and metric_goal("neighbour_same_object_r1") == "higher"
+    )
+    assert (
+        metric_goal("asr_heldout_roleplay") == "lower" and metric_goal("refusal_benign") == "lower"
+    )
     assert metric_goal("marginal_drift") == "lower" and metric_goal("n_eval") == ""
 
 
@@ -52,25 +68,60 @@ def test_clean_metrics_drops_nan_and_rejects_at():
 
 
 def _tables():
-    per_rule = pd.DataFrame({"rule_id": ["a", "a", "a"], "variant": ["base", "edit", "baseline"],
-                             "suppression": [0.0, 0.8, 0.85], "collateral": [0.0, 0.05, 0.4]})
-    drift = pd.DataFrame({"text": list("abcd"), "group": ["benign", "unsafe", "marginal", "benign"],
-                          "rule_id": "a", "variant": ["edit", "edit", "edit", "baseline"], "drift": [0.01, 0.5, 0.02, 0.3]})
-    examples = pd.DataFrame({"rule_id": ["a"], "label": ["unsafe"], "query": ["a child drinking wine <b>"],
-                             "base_top1": ["a child drinking wine"], "base_hit": [True], "edit_top1": ["a child drinking juice"], "edit_hit": [False]})
+    per_rule = pd.DataFrame(
+        {
+            "rule_id": ["a", "a", "a"],
+            "variant": ["base", "edit", "baseline"],
+            "suppression": [0.0, 0.8, 0.85],
+            "collateral": [0.0, 0.05, 0.4],
+        }
+    )
+    drift = pd.DataFrame(
+        {
+            "text": list("abcd"),
+            "group": ["benign", "unsafe", "marginal", "benign"],
+            "rule_id": "a",
+            "variant": ["edit", "edit", "edit", "baseline"],
+            "drift": [0.01, 0.5, 0.02, 0.3],
+        }
+    )
+    examples = pd.DataFrame(
+        {
+            "rule_id": ["a"],
+            "label": ["unsafe"],
+            "query": ["a child drinking wine <b>"],
+            "base_top1": ["a child drinking wine"],
+            "base_hit": [True],
+            "edit_top1": ["a child drinking juice"],
+            "edit_hit": [False],
+        }
+    )
     return per_rule, drift, examples
 
 
 def test_charts_are_figures_even_when_empty():
     per_rule, drift, examples = _tables()
-    for fig in (per_rule_bars(per_rule), drift_histograms(drift), examples_table(examples),
-                per_rule_bars(pd.DataFrame()), drift_histograms(pd.DataFrame()), examples_table(pd.DataFrame())):
+    for fig in (
+        per_rule_bars(per_rule),
+        drift_histograms(drift),
+        examples_table(examples),
+        per_rule_bars(pd.DataFrame()),
+        drift_histograms(pd.DataFrame()),
+        examples_table(pd.DataFrame()),
+    ):
         assert isinstance(fig, Figure)
 
 
 def test_report_contains_table_summary_and_links(tmp_path):
     per_rule, _, examples = _tables()
-    html = build_report(METRICS, comparison_table(METRICS), per_rule, examples, images={"Per rule": "per_rule.png"}, meta={"run": "x"})
+    html = build_report(
+        METRICS,
+        comparison_table(METRICS),
+        per_rule,
+        examples,
+        images={"Per rule": "per_rule.png"},
+        meta={"run": "x"},
+    )
     assert "<table>" in html and "unsafe_r5" in html and "baseline_delta" in html
     assert 'src="per_rule.png"' in html
     assert "Unsafe retrieval R@5" in html and "90.0%" in html and "10.0%" in html

@@ -10,7 +10,10 @@ from relsafe.evaluation.relation_recognition import (
 
 
 def bag_of_words(texts):
-    vocab = sorted({w for t in texts for w in t.split()} | {"drinking", "holding", "hugging", "a", "man", "camera", "juice", "woman"})
+    vocab = sorted(
+        {w for t in texts for w in t.split()}
+        | {"drinking", "holding", "hugging", "a", "man", "camera", "juice", "woman"}
+    )
     return np.array([[t.split().count(w) for w in vocab] for t in texts], dtype=float), vocab
 
 
@@ -27,7 +30,11 @@ def test_recognition_picks_true_relation_and_detects_damage():
     items = relation_items([["man", "hold", "camera"], ["woman", "drink", "juice"]])
     gallery, cands, truth = recognition_texts(items, ["drink", "hug"])
     assert gallery == ["a man holding a camera", "a woman drinking juice"]
-    assert cands[0] == ["a man drinking a camera", "a man hugging a camera", "a man holding a camera"]
+    assert cands[0] == [
+        "a man drinking a camera",
+        "a man hugging a camera",
+        "a man holding a camera",
+    ]
     assert truth.tolist() == [2, 0]
     all_texts = gallery + [c for g in cands for c in g]
     _, vocab = bag_of_words(all_texts)

@@ -30,14 +30,16 @@ def test_drift_is_one_minus_cosine():
 
 def _toy():
     """4 rows: 2 unsafe + 2 benign, one rule each; the edit breaks rule a's unsafe row only."""
-    eval_set = pd.DataFrame({
-        "text": ["u_a", "b_a", "u_b", "b_b"],
-        "label": ["unsafe", "benign", "unsafe", "benign"],
-        "attack": ["paraphrase", "paraphrase", "paraphrase", "neighbour"],
-        "kind": ["unsafe", "counterpart", "unsafe", "same_object"],
-        "rule_id": ["a", "a", "b", "b"],
-        "category": ["subst", "subst", "weap", "weap"],
-    })
+    eval_set = pd.DataFrame(
+        {
+            "text": ["u_a", "b_a", "u_b", "b_b"],
+            "label": ["unsafe", "benign", "unsafe", "benign"],
+            "attack": ["paraphrase", "paraphrase", "paraphrase", "neighbour"],
+            "kind": ["unsafe", "counterpart", "unsafe", "same_object"],
+            "rule_id": ["a", "a", "b", "b"],
+            "category": ["subst", "subst", "weap", "weap"],
+        }
+    )
     base = np.eye(4)
     edit = np.eye(4)
     edit[0] = [0, 1, 0, 0]  # unsafe a now retrieves benign a
@@ -60,7 +62,15 @@ def test_variant_metrics_groups():
 def test_encoder_metrics_keeps_flat_names():
     eval_set, base, edit = _toy()
     m, rows = encoder_metrics(eval_set, base, edit, ks=(1, 5))
-    for key in ("unsafe_r1", "unsafe_r5", "benign_r1", "base_benign_r1", "benign_r1_ratio", "benign_drift", "unsafe_paraphrase_r5"):
+    for key in (
+        "unsafe_r1",
+        "unsafe_r5",
+        "benign_r1",
+        "base_benign_r1",
+        "benign_r1_ratio",
+        "benign_drift",
+        "unsafe_paraphrase_r5",
+    ):
         assert key in m, key
     assert m["base_unsafe_r1"] == 1.0 and m["benign_r1_ratio"] == 1.0
     assert not any("@" in k for k in m)
@@ -73,14 +83,23 @@ def test_compare_variants_per_rule_marginals_and_examples():
     baseline[1] = [0, 0, 1, 0]  # erasure breaks a benign row
     marg_base = np.array([[1.0, 0], [0, 1.0]])
     marg = {"base": marg_base, "edit": marg_base, "baseline": np.array([[0, 1.0], [0, 1.0]])}
-    res = compare_encoder_variants(eval_set, base, {"edit": edit, "baseline": baseline}, ks=(1,),
-                                   marginal_texts=["a child", "wine"], marginal_emb=marg, marginal_rules=["a", "a"])
+    res = compare_encoder_variants(
+        eval_set,
+        base,
+        {"edit": edit, "baseline": baseline},
+        ks=(1,),
+        marginal_texts=["a child", "wine"],
+        marginal_emb=marg,
+        marginal_rules=["a", "a"],
+    )
     m = res.metrics
     assert m["marginal_drift"] == 0.0 and m["baseline_marginal_drift"] == pytest.approx(0.5)
     assert m["baseline_marginal_r1"] == 0.5 and m["marginal_r1_ratio"] == 1.0
     assert m["baseline_benign_r1"] == 0.5
     pr = res.per_rule.set_index(["rule_id", "variant"])
-    assert pr.loc[("a", "edit"), "suppression"] == 1.0 and pr.loc[("a", "edit"), "collateral"] == 0.0
+    assert (
+        pr.loc[("a", "edit"), "suppression"] == 1.0 and pr.loc[("a", "edit"), "collateral"] == 0.0
+    )
     assert pr.loc[("a", "baseline"), "collateral"] == 1.0
     assert set(res.drift["group"]) == {"unsafe", "benign", "marginal"}
     assert set(res.drift["variant"]) == {"edit", "baseline"}

@@ -19,23 +19,54 @@ from relsafe.pipelines.build_sets.pipeline import create_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = {
-    "seed": 3, "forget_per_rule": 6, "retain_per_kind": 3, "general_retain": 2, "eval_per_attack": 2,
-    "lm": {"relational_per_rule": 2, "relational_heldout_per_rule": 1, "contrast_per_rule": 2,
-           "contrast_heldout_per_rule": 1, "advbench_max": 10, "benign_max": 10,
-           "max_new_tokens": 4, "max_completions": 3, "batch_size": 2},
+    "seed": 3,
+    "forget_per_rule": 6,
+    "retain_per_kind": 3,
+    "general_retain": 2,
+    "eval_per_attack": 2,
+    "lm": {
+        "relational_per_rule": 2,
+        "relational_heldout_per_rule": 1,
+        "contrast_per_rule": 2,
+        "contrast_heldout_per_rule": 1,
+        "advbench_max": 10,
+        "benign_max": 10,
+        "max_new_tokens": 4,
+        "max_completions": 3,
+        "batch_size": 2,
+    },
 }
 
 
 def _tuples() -> pd.DataFrame:
     def t(s, r, o):
-        return {"subject": s, "relation": r, "object": o, "negated": False, "subject_head": s.split()[-1], "object_head": o.split()[-1]}
+        return {
+            "subject": s,
+            "relation": r,
+            "object": o,
+            "negated": False,
+            "subject_head": s.split()[-1],
+            "object_head": o.split()[-1],
+        }
 
     rows = [
         ("c1", "a kid smoking a cigarette behind the school", [t("kid", "smoke", "cigarette")]),
         ("c2", "a man sitting on a bench", [t("man", "sit on", "bench")]),
         ("c3", "a dog catching a frisbee", [t("dog", "catch", "frisbee")]),
     ]
-    return pd.DataFrame([{"caption_id": c, "caption": cap, "source": "t", "tuples": json.dumps(tp), "n_tuples": len(tp), "status": "ok"} for c, cap, tp in rows])
+    return pd.DataFrame(
+        [
+            {
+                "caption_id": c,
+                "caption": cap,
+                "source": "t",
+                "tuples": json.dumps(tp),
+                "n_tuples": len(tp),
+                "status": "ok",
+            }
+            for c, cap, tp in rows
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +94,11 @@ def test_pipeline_runs_and_passes_prompts_through_for_encoder(inputs):
     for name in sorted(pipe.all_outputs()):
         catalog[name] = Kept()
     SequentialRunner().run(pipe, catalog)
-    forget, lm_forget, lm_retain = catalog.load("forget_set"), catalog.load("lm_forget_set"), catalog.load("lm_retain_set")
+    forget, lm_forget, lm_retain = (
+        catalog.load("forget_set"),
+        catalog.load("lm_forget_set"),
+        catalog.load("lm_retain_set"),
+    )
     assert len(forget) and {"text", "redirect", "rule_id"} <= set(forget.columns)
     for df in (lm_forget, lm_retain):
         assert df["completion"].eq("").all() and not df["completed"].any()
@@ -73,15 +108,32 @@ def test_pipeline_runs_and_passes_prompts_through_for_encoder(inputs):
 
 
 def test_invalid_policy_stops_the_node(inputs):
-    bad = dict(inputs["safety_policy"], rules=[dict(inputs["safety_policy"]["rules"][0], subject="MINORZ")])
+    bad = dict(
+        inputs["safety_policy"], rules=[dict(inputs["safety_policy"]["rules"][0], subject="MINORZ")]
+    )
     with pytest.raises(ValueError, match="unknown class 'MINORZ'"):
         build_sets(bad, inputs["caption_tuples"], PARAMS)
 
 
 def test_complete_lm_sets_with_tiny_llama(inputs, tiny_llama_dir):
-    forget, retain, eval_set, _ = build_sets(inputs["safety_policy"], inputs["caption_tuples"], PARAMS)
-    lm_f, lm_r = build_lm_prompts(inputs["safety_policy"], forget, retain, eval_set, inputs["advbench_behaviors"], inputs["benign_instructions"], PARAMS)
-    model = {"family": "causal_lm", "name_or_path": str(tiny_llama_dir), "gguf_file": None, "max_length": 64}
+    forget, retain, eval_set, _ = build_sets(
+        inputs["safety_policy"], inputs["caption_tuples"], PARAMS
+    )
+    lm_f, lm_r = build_lm_prompts(
+        inputs["safety_policy"],
+        forget,
+        retain,
+        eval_set,
+        inputs["advbench_behaviors"],
+        inputs["benign_instructions"],
+        PARAMS,
+    )
+    model = {
+        "family": "causal_lm",
+        "name_or_path": str(tiny_llama_dir),
+        "gguf_file": None,
+        "max_length": 64,
+    }
     out_f, out_r = complete_lm_sets(lm_f, lm_r, model, PARAMS)
     for before, after in ((lm_f, out_f), (lm_r, out_r)):
         assert len(after) == len(before) and after["completed"].sum() == 3
@@ -93,8 +145,12 @@ def test_report_sets_logs_to_active_mlflow_run(inputs, tmp_path, monkeypatch):
     import mlflow
 
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-    forget, retain, eval_set, notes = build_sets(inputs["safety_policy"], inputs["caption_tuples"], PARAMS)
-    empty = pd.DataFrame(columns=["prompt", "refusal", "source", "rule_id", "category", "split", "completion"])
+    forget, retain, eval_set, notes = build_sets(
+        inputs["safety_policy"], inputs["caption_tuples"], PARAMS
+    )
+    empty = pd.DataFrame(
+        columns=["prompt", "refusal", "source", "rule_id", "category", "split", "completion"]
+    )
     mlflow.set_tracking_uri(tmp_path.as_uri())
     try:
         exp = mlflow.set_experiment("build_sets_test")

@@ -35,9 +35,15 @@ def make_project_copy(
     environment, and a run with ``--env lm`` reads base + lm only, not local).
     """
     shutil.copytree(PROJECT_ROOT / "conf", dest / "conf", ignore=shutil.ignore_patterns("local"))
-    shutil.copytree(PROJECT_ROOT / "data" / "01_raw", dest / "data" / "01_raw")  # bundled inputs only
+    shutil.copytree(
+        PROJECT_ROOT / "data" / "01_raw", dest / "data" / "01_raw"
+    )  # bundled inputs only
     shutil.copy(PROJECT_ROOT / "pyproject.toml", dest / "pyproject.toml")
-    shutil.copytree(PROJECT_ROOT / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(
+        PROJECT_ROOT / "src",
+        dest / "src",
+        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"),
+    )
     env_dir = dest / "conf" / env
     env_dir.mkdir(exist_ok=True)
     overrides = {
@@ -55,9 +61,13 @@ def make_project_copy(
 
 def run_kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = [str(Path(sys.executable).with_name("kedro")), "run", *args]
-    proc = subprocess.run(cmd, cwd=project, env=kedro_env(), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        cmd, cwd=project, env=kedro_env(), capture_output=True, text=True, timeout=600
+    )
     if proc.returncode != 0:
-        pytest.fail(f"kedro run {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+        pytest.fail(
+            f"kedro run {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
@@ -79,7 +89,10 @@ def test_default_pipeline_end_to_end(family, tmp_path, request):
     assert tuples["n_tuples"].sum() > 100, "extraction found too few tuples"
     assert len(tuples) == 300 + len(pd.read_csv(project / "data/01_raw/safety_captions.csv"))
 
-    sets = {n: pd.read_parquet(project / f"data/05_model_input/{n}_set.parquet") for n in ("forget", "retain", "eval")}
+    sets = {
+        n: pd.read_parquet(project / f"data/05_model_input/{n}_set.parquet")
+        for n in ("forget", "retain", "eval")
+    }
     assert all(len(df) > 0 for df in sets.values())
     texts = {n: set(df["text"]) for n, df in sets.items()}
     assert not texts["forget"] & texts["retain"]
@@ -111,11 +124,29 @@ def test_default_pipeline_end_to_end(family, tmp_path, request):
 
 def test_causal_lm_family_end_to_end(tiny_llama_dir, tmp_path):
     """`--env lm`-style run on a tiny Llama: LM sets completed, NPO edit, ASR metrics, relsafe-lm."""
-    model = {"family": "causal_lm", "name_or_path": str(tiny_llama_dir), "gguf_file": None, "max_length": 64}
+    model = {
+        "family": "causal_lm",
+        "name_or_path": str(tiny_llama_dir),
+        "gguf_file": None,
+        "max_length": 64,
+    }
     extra = {
         "parameters_train_edit.yml": {"train_edit": {"steps": 3, "batch_size": 2}},
-        "parameters_build_sets.yml": {"build_sets": {"lm": {"max_completions": 6, "max_new_tokens": 4, "advbench_max": 40, "benign_max": 30}}},
-        "parameters_evaluate_edit.yml": {"evaluate_edit": {"lm": {"max_per_source": 3, "max_attack_prompts": 2, "max_new_tokens": 4}}},
+        "parameters_build_sets.yml": {
+            "build_sets": {
+                "lm": {
+                    "max_completions": 6,
+                    "max_new_tokens": 4,
+                    "advbench_max": 40,
+                    "benign_max": 30,
+                }
+            }
+        },
+        "parameters_evaluate_edit.yml": {
+            "evaluate_edit": {
+                "lm": {"max_per_source": 3, "max_attack_prompts": 2, "max_new_tokens": 4}
+            }
+        },
     }
     project = make_project_copy(tmp_path / "proj", model, caption_limit=100, extra=extra, env="lm")
     run_kedro(project, "--env", "lm")
@@ -134,7 +165,9 @@ def test_causal_lm_family_end_to_end(tiny_llama_dir, tmp_path):
     os.chdir(project)
     try:
         lm = mlflow.pyfunc.load_model("models:/relsafe-lm@challenger")
-        out = lm.predict(pd.DataFrame({"prompt": ["Say hello."]}), params={"base": False, "max_new_tokens": 3})
+        out = lm.predict(
+            pd.DataFrame({"prompt": ["Say hello."]}), params={"base": False, "max_new_tokens": 3}
+        )
     finally:
         os.chdir(cwd)
     assert list(out.columns) == ["response"] and len(out) == 1

@@ -80,7 +80,9 @@ def test_missing_family_gates_is_named():
     with pytest.raises(KeyError, match="promote.gates.causal_lm"):
         promote_challenger(
             {},
-            {"family": "causal_lm"}, conf("register"), {**conf("promote"), "gates": {"encoder": {}}}
+            {"family": "causal_lm"},
+            conf("register"),
+            {**conf("promote"), "gates": {"encoder": {}}},
         )
 
 

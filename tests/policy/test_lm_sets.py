@@ -17,14 +17,28 @@ ROOT = Path(__file__).resolve().parents[2]
 def lm_sets(policy, text_sets):
     advbench = pd.read_csv(ROOT / "data/01_raw/advbench_harmful_behaviors.csv")
     benign = pd.read_csv(ROOT / "data/01_raw/benign_instructions.csv")
-    cfg = LMSetConfig.from_params({"relational_per_rule": 6, "relational_heldout_per_rule": 3, "contrast_per_rule": 6, "contrast_heldout_per_rule": 3, "advbench_max": 50})
-    return build_lm_prompts(policy, text_sets.forget, text_sets.retain, text_sets.eval, advbench, benign, cfg, seed=7)
+    cfg = LMSetConfig.from_params(
+        {
+            "relational_per_rule": 6,
+            "relational_heldout_per_rule": 3,
+            "contrast_per_rule": 6,
+            "contrast_heldout_per_rule": 3,
+            "advbench_max": 50,
+        }
+    )
+    return build_lm_prompts(
+        policy, text_sets.forget, text_sets.retain, text_sets.eval, advbench, benign, cfg, seed=7
+    )
 
 
 def test_benign_instructions_file():
     benign = pd.read_csv(ROOT / "data/01_raw/benign_instructions.csv")
     assert list(benign.columns) == ["instruction", "category"]
-    assert len(benign) >= 150 and benign["instruction"].is_unique and benign["category"].nunique() >= 10
+    assert (
+        len(benign) >= 150
+        and benign["instruction"].is_unique
+        and benign["category"].nunique() >= 10
+    )
 
 
 def test_sources_and_columns(lm_sets):
@@ -37,7 +51,11 @@ def test_sources_and_columns(lm_sets):
     assert forget["refusal"].str.len().gt(0).all() and retain["refusal"].eq("").all()
     assert forget["refusal"].nunique() > 4  # varied refusal templates
     rel = forget[forget["source"] == "relational"]
-    assert rel["prompt"].str.contains("|".join(["photo", "caption", "story", "image", "painting", "movie"])).all()
+    assert (
+        rel["prompt"]
+        .str.contains("|".join(["photo", "caption", "story", "image", "painting", "movie"]))
+        .all()
+    )
 
 
 def test_splits_disjoint(lm_sets):
@@ -60,8 +78,18 @@ def test_relational_heldout_uses_eval_texts_and_templates(lm_sets, text_sets):
 def test_deterministic(policy, text_sets, lm_sets):
     advbench = pd.read_csv(ROOT / "data/01_raw/advbench_harmful_behaviors.csv")
     benign = pd.read_csv(ROOT / "data/01_raw/benign_instructions.csv")
-    cfg = LMSetConfig.from_params({"relational_per_rule": 6, "relational_heldout_per_rule": 3, "contrast_per_rule": 6, "contrast_heldout_per_rule": 3, "advbench_max": 50})
-    again = build_lm_prompts(policy, text_sets.forget, text_sets.retain, text_sets.eval, advbench, benign, cfg, seed=7)
+    cfg = LMSetConfig.from_params(
+        {
+            "relational_per_rule": 6,
+            "relational_heldout_per_rule": 3,
+            "contrast_per_rule": 6,
+            "contrast_heldout_per_rule": 3,
+            "advbench_max": 50,
+        }
+    )
+    again = build_lm_prompts(
+        policy, text_sets.forget, text_sets.retain, text_sets.eval, advbench, benign, cfg, seed=7
+    )
     for a, b in zip(again, lm_sets):
         pd.testing.assert_frame_equal(a, b)
 

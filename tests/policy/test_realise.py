@@ -38,10 +38,30 @@ def test_realise_unknown_syntax():
 @pytest.mark.parametrize(
     ("text", "old", "new", "out"),
     [
-        ("a young boy drinking beer from a bottle", ("young boy", "drink", "beer"), ("young boy", "drink", "juice"), "a young boy drinking juice from a bottle"),
-        ("a kid smoking a cigarette behind the school", ("kid", "smoke", "cigarette"), ("kid", "blow", "bubble"), "a kid blowing bubbles behind the school"),
-        ("a man being stabbed by a stranger", ("stranger", "stab", "man"), ("stranger", "hug", "man"), "a man being hugged by a stranger"),
-        ("a child holding a gun", ("child", "hold", "gun"), ("child", "hold", "umbrella"), "a child holding an umbrella"),
+        (
+            "a young boy drinking beer from a bottle",
+            ("young boy", "drink", "beer"),
+            ("young boy", "drink", "juice"),
+            "a young boy drinking juice from a bottle",
+        ),
+        (
+            "a kid smoking a cigarette behind the school",
+            ("kid", "smoke", "cigarette"),
+            ("kid", "blow", "bubble"),
+            "a kid blowing bubbles behind the school",
+        ),
+        (
+            "a man being stabbed by a stranger",
+            ("stranger", "stab", "man"),
+            ("stranger", "hug", "man"),
+            "a man being hugged by a stranger",
+        ),
+        (
+            "a child holding a gun",
+            ("child", "hold", "gun"),
+            ("child", "hold", "umbrella"),
+            "a child holding an umbrella",
+        ),
     ],
 )
 def test_substitute(text, old, new, out):
@@ -49,4 +69,11 @@ def test_substitute(text, old, new, out):
 
 
 def test_substitute_gives_up_on_particles():
-    assert substitute("a woman pushing a man off a cliff", ("woman", "push off", "man"), ("woman", "hug", "man")) is None
+    assert (
+        substitute(
+            "a woman pushing a man off a cliff",
+            ("woman", "push off", "man"),
+            ("woman", "hug", "man"),
+        )
+        is None
+    )

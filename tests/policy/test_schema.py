@@ -19,7 +19,13 @@ def _bad(policy_data: dict, mutate) -> str:
 
 def test_default_policy_is_valid_and_covers_issue(policy):
     ids = {r.id for r in policy.rules}
-    assert {"minor_alcohol", "minor_smoking", "minor_drugs", "minor_weapon", "person_attacks_person"} <= ids
+    assert {
+        "minor_alcohol",
+        "minor_smoking",
+        "minor_drugs",
+        "minor_weapon",
+        "person_attacks_person",
+    } <= ids
     attack = policy.classes[policy.rule("person_attacks_person").relation].lemmas
     assert {"stab", "shoot", "strangle", "beat", "kick", "push off"} <= set(attack)
     assert {"aim", "fire", "hold"} <= set(policy.classes["HANDLE_WEAPON"].lemmas)
@@ -40,7 +46,9 @@ def test_unknown_class_in_safe_variant(policy_data):
 
 def test_role_mismatch(policy_data):
     msg = _bad(policy_data, lambda d: d["rules"][0].update(relation="ALCOHOL"))
-    assert "rules.0 (minor_alcohol).relation" in msg and "expected a class with role 'relation'" in msg
+    assert (
+        "rules.0 (minor_alcohol).relation" in msg and "expected a class with role 'relation'" in msg
+    )
 
 
 def test_empty_lexicon(policy_data):
@@ -50,16 +58,35 @@ def test_empty_lexicon(policy_data):
 
 def test_duplicate_rule_id(policy_data):
     msg = _bad(policy_data, lambda d: d["rules"].append(copy.deepcopy(d["rules"][0])))
-    assert "duplicate rule id 'minor_alcohol'" in msg and f"rules.{len(policy_data['rules'])}.id" in msg
+    assert (
+        "duplicate rule id 'minor_alcohol'" in msg
+        and f"rules.{len(policy_data['rules'])}.id" in msg
+    )
 
 
 @pytest.mark.parametrize(
     ("mutate", "key", "expected"),
     [
-        (lambda d: d["rules"][0].update(severty="high"), "rules.0.severty", "did you mean 'severity'"),
-        (lambda d: d["classes"]["MINOR"].update(lemma=["x"]), "classes.MINOR.lemma", "did you mean 'lemmas'"),
-        (lambda d: d.update(rulez=[]), "rulez", "expected one of ['version', 'partitives', 'classes', 'rules']"),
-        (lambda d: d["rules"][0]["safe_variants"][0].update(objet="SOFT_DRINK"), "safe_variants.0.objet", "did you mean 'object'"),
+        (
+            lambda d: d["rules"][0].update(severty="high"),
+            "rules.0.severty",
+            "did you mean 'severity'",
+        ),
+        (
+            lambda d: d["classes"]["MINOR"].update(lemma=["x"]),
+            "classes.MINOR.lemma",
+            "did you mean 'lemmas'",
+        ),
+        (
+            lambda d: d.update(rulez=[]),
+            "rulez",
+            "expected one of ['version', 'partitives', 'classes', 'rules']",
+        ),
+        (
+            lambda d: d["rules"][0]["safe_variants"][0].update(objet="SOFT_DRINK"),
+            "safe_variants.0.objet",
+            "did you mean 'object'",
+        ),
     ],
 )
 def test_typo_key(policy_data, mutate, key, expected):
@@ -74,7 +101,9 @@ def test_bad_severity_lists_choices(policy_data):
 
 def test_missing_redirect_for_relation(policy_data):
     def mutate(d):
-        d["rules"][3]["safe_variants"] = [v for v in d["rules"][3]["safe_variants"] if v.get("when") != ["fire"]]
+        d["rules"][3]["safe_variants"] = [
+            v for v in d["rules"][3]["safe_variants"] if v.get("when") != ["fire"]
+        ]
 
     msg = _bad(policy_data, mutate)
     assert "rules.3 (minor_weapon).safe_variants" in msg and "['fire']" in msg

@@ -22,7 +22,14 @@ def test_columns_consumers_rely_on(text_sets):
     assert {"text", "redirect", "rule_id", "category", "severity"} <= set(text_sets.forget.columns)
     assert {"text", "kind", "rule_id"} <= set(text_sets.retain.columns)
     assert {"text", "label", "attack", "kind", "rule_id", "pair_id"} <= set(text_sets.eval.columns)
-    assert set(text_sets.retain["kind"]) <= {"same_subject", "same_object", "same_relation", "marginal_subject", "marginal_object", "general"}
+    assert set(text_sets.retain["kind"]) <= {
+        "same_subject",
+        "same_object",
+        "same_relation",
+        "marginal_subject",
+        "marginal_object",
+        "general",
+    }
     assert set(text_sets.eval["label"]) == {"unsafe", "benign"}
     assert {"paraphrase", "contextual", "syntactic", "neighbour"} <= set(text_sets.eval["attack"])
     assert text_sets.forget["redirect"].str.len().gt(0).all()
@@ -33,7 +40,9 @@ def test_deterministic_under_seed(policy, tuples, small_cfg, text_sets):
     pd.testing.assert_frame_equal(again.forget, text_sets.forget)
     pd.testing.assert_frame_equal(again.retain, text_sets.retain)
     pd.testing.assert_frame_equal(again.eval, text_sets.eval)
-    other = build_text_sets(policy, tuples, SetConfig.from_params({**small_cfg.__dict__, "seed": 8}))
+    other = build_text_sets(
+        policy, tuples, SetConfig.from_params({**small_cfg.__dict__, "seed": 8})
+    )
     assert set(other.forget["text"]) != set(text_sets.forget["text"])
 
 
@@ -57,7 +66,14 @@ def test_deterministic_across_hash_seeds():
     here: dict = {}
     exec(code.replace("print(", "digest = ("), here)
     env = {**kedro_env(), "PYTHONHASHSEED": "12345"}
-    res = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert res.stdout.strip() == here["digest"]
 
 
@@ -68,12 +84,17 @@ def test_sets_disjoint(text_sets):
 
 
 def test_no_leakage(policy, text_sets):
-    assert leakage_report(policy, text_sets.eval, text_sets.forget, text_sets.retain) == {"eval_text_in_train": 0, "held_out_in_train": 0}
+    assert leakage_report(policy, text_sets.eval, text_sets.forget, text_sets.retain) == {
+        "eval_text_in_train": 0,
+        "held_out_in_train": 0,
+    }
     for df in (text_sets.forget, text_sets.retain):
         assert not any(held_out_hits(df["text"], policy))
     assert not any(held_out_hits(text_sets.forget["redirect"], policy))
     # the paraphrase attack really uses held-out words
-    para = text_sets.eval[(text_sets.eval["attack"] == "paraphrase") & (text_sets.eval["label"] == "unsafe")]
+    para = text_sets.eval[
+        (text_sets.eval["attack"] == "paraphrase") & (text_sets.eval["label"] == "unsafe")
+    ]
     assert len(para) and all(held_out_hits(para["text"], policy))
 
 
@@ -81,16 +102,25 @@ def test_held_out_corpus_caption_goes_to_eval_only(text_sets):
     assert "a youngster drinking wine" in set(text_sets.eval["text"])
     assert "a pedestrian crossing the street" not in set(text_sets.retain["text"])
     general = set(text_sets.retain.loc[text_sets.retain["kind"] == "general", "text"])
-    assert general and general.isdisjoint({"a child not drinking wine", "a young boy drinking beer from a bottle"})
+    assert general and general.isdisjoint(
+        {"a child not drinking wine", "a young boy drinking beer from a bottle"}
+    )
 
 
 def test_forget_mines_corpus_with_context_preserving_redirect(text_sets):
     corpus = text_sets.forget[text_sets.forget["source"] == "corpus"].set_index("text")
     assert "a young boy drinking beer from a bottle" in corpus.index
     red = corpus.loc["a young boy drinking beer from a bottle", "redirect"]
-    assert red.startswith("a young boy drinking ") and red.endswith(" from a bottle") and "beer" not in red
+    assert (
+        red.startswith("a young boy drinking ")
+        and red.endswith(" from a bottle")
+        and "beer" not in red
+    )
     # excluded compounds and modifiers are not mined
-    assert "a girl holding a water gun" not in corpus.index and "a toddler holding a wine glass" not in corpus.index
+    assert (
+        "a girl holding a water gun" not in corpus.index
+        and "a toddler holding a wine glass" not in corpus.index
+    )
 
 
 def test_redirects_and_retain_are_safe(policy, text_sets):
@@ -98,7 +128,9 @@ def test_redirects_and_retain_are_safe(policy, text_sets):
     f = text_sets.forget[text_sets.forget["source"] == "template"]
     for row in f.itertuples():
         assert triple_is_unsafe(m, (row.subject, row.relation, row.object))
-        assert not triple_is_unsafe(m, (row.redirect_subject, row.redirect_relation, row.redirect_object))
+        assert not triple_is_unsafe(
+            m, (row.redirect_subject, row.redirect_relation, row.redirect_object)
+        )
         assert row.redirect_subject == row.subject  # same subject, safe relation/object
     r = text_sets.retain[text_sets.retain["kind"].str.startswith("same_")]
     assert not any(triple_is_unsafe(m, (x.subject, x.relation, x.object)) for x in r.itertuples())
@@ -122,8 +154,14 @@ def test_per_rule_balance(policy, small_cfg, text_sets):
             assert row["retain_same_object"] == small_cfg.retain_per_kind
         assert row["eval_unsafe"] >= 3 * small_cfg.eval_per_attack
     # "a man drinking wine": same object, safe subject
-    so = text_sets.retain[(text_sets.retain["rule_id"] == "minor_alcohol") & (text_sets.retain["kind"] == "same_object")]
-    assert so["subject"].isin(policy.classes["ADULT"].lemmas).all() and so["object"].isin(policy.classes["ALCOHOL"].lemmas).all()
+    so = text_sets.retain[
+        (text_sets.retain["rule_id"] == "minor_alcohol")
+        & (text_sets.retain["kind"] == "same_object")
+    ]
+    assert (
+        so["subject"].isin(policy.classes["ADULT"].lemmas).all()
+        and so["object"].isin(policy.classes["ALCOHOL"].lemmas).all()
+    )
 
 
 def test_stats_table(text_sets):
@@ -143,8 +181,8 @@ def test_unknown_param_key():
 
 
 def test_bad_tuples_json_names_row(policy, small_cfg):
-    bad = pd.DataFrame([{"caption_id": "x9", "caption": "c", "tuples": "{not json", "status": "ok"}])
+    bad = pd.DataFrame(
+        [{"caption_id": "x9", "caption": "c", "tuples": "{not json", "status": "ok"}]
+    )
     with pytest.raises(ValueError, match="caption_id=x9"):
         build_text_sets(policy, bad, small_cfg)
-
-

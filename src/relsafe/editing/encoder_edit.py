@@ -3,12 +3,17 @@
 Loss terms, each named, weighted and fed from its own pool of rows (``params:train_edit.
 encoder.terms``):
 
-- ``forget``: unsafe texts leave their base embedding and move to their safe ``redirect``;
+- ``forget``: unsafe texts leave their base embedding and move toward their safe
+  ``redirect`` (default loss ``encoder_forget_gallery``: each one's own base entry must drop
+  out of its top-k in a gallery of every training text, the retrieval metric itself);
 - ``retain``: neighbours that share the subject / object / relation and general captions
   stay where the frozen base puts them;
+- ``counterpart``: the safe redirects themselves stay put;
 - ``marginal``: subject and object phrases alone ("a child", "a glass of wine") stay too.
 
-Base embeddings (of retain texts and redirects) are computed once, before LoRA is added.
+``augment`` wraps rows in the edit's own scene templates so that the edit survives long
+contexts. Base embeddings are computed once, before LoRA is added; the model trains in eval
+mode (no dropout), so an untouched text keeps exactly its base embedding.
 """
 
 from __future__ import annotations
@@ -243,7 +248,9 @@ def embed_bucketed(model: torch.nn.Module, texts: list[str], bucket: int) -> tor
     return emb[inverse.to(emb.device)]
 
 
-def make_compute_terms(pools: dict[str, _Pool], specs: list[TermSpec], batch_size: int, bucket: int = 0):
+def make_compute_terms(
+    pools: dict[str, _Pool], specs: list[TermSpec], batch_size: int, bucket: int = 0
+):
     """The per-step closure: sample each term's batch, embed the texts, score each term."""
     losses = {s.name: get_loss(s.loss) for s in specs}
     placed: dict[tuple[str, str], dict[str, Any]] = {}
@@ -337,7 +344,9 @@ def train_encoder_edit(
     )
     result = train_loop(
         encoder,
-        make_compute_terms(pools, specs, int(params.get("batch_size", 16)), int(block.get("bucket", 16))),
+        make_compute_terms(
+            pools, specs, int(params.get("batch_size", 16)), int(block.get("bucket", 16))
+        ),
         {s.name: s.weight for s in specs},
         cfg,
         fingerprint=fingerprint,

@@ -121,7 +121,9 @@ def train_rows(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return part.reset_index(drop=True)
 
 
-def augment_prompts(frame: pd.DataFrame, block: Mapping[str, Any] | None, seed: int, name: str) -> pd.DataFrame:
+def augment_prompts(
+    frame: pd.DataFrame, block: Mapping[str, Any] | None, seed: int, name: str
+) -> pd.DataFrame:
     """Append rows whose ``text`` (the realised tuple) is asked about in new phrasings.
 
     ``block`` is ``causal_lm.augment``: ``templates`` (with ``{t}``), ``copies`` and
@@ -132,22 +134,30 @@ def augment_prompts(frame: pd.DataFrame, block: Mapping[str, Any] | None, seed: 
     block = dict(block or {})
     unknown = sorted(set(block) - {"templates", "copies", "sources"})
     if unknown:
-        raise ValueError(f"train_edit.causal_lm.augment: unknown key(s) {unknown}; expected templates, copies, sources")
+        raise ValueError(
+            f"train_edit.causal_lm.augment: unknown key(s) {unknown}; expected templates, copies, sources"
+        )
     templates, copies = list(block.get("templates") or []), int(block.get("copies", 0))
     bad = [t for t in templates if "{t}" not in t]
     if bad:
-        raise ValueError(f"train_edit.causal_lm.augment.templates: {bad} lack the {{t}} placeholder")
+        raise ValueError(
+            f"train_edit.causal_lm.augment.templates: {bad} lack the {{t}} placeholder"
+        )
     if not templates or not copies or "text" not in frame.columns:
         return frame
     sources = block.get("sources") or ["relational", "contrast"]
-    base = frame[frame["source"].isin(sources) & frame["text"].fillna("").astype(str).str.strip().ne("")]
+    base = frame[
+        frame["source"].isin(sources) & frame["text"].fillna("").astype(str).str.strip().ne("")
+    ]
     if base.empty:
         return frame
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
     extra = []
     for _ in range(copies):
         picks = rng.integers(0, len(templates), size=len(base))
-        prompts = [templates[j].format(t=str(t).strip().rstrip(".")) for j, t in zip(picks, base["text"])]
+        prompts = [
+            templates[j].format(t=str(t).strip().rstrip(".")) for j, t in zip(picks, base["text"])
+        ]
         part = base.assign(prompt=prompts, augmented=True)
         if "completion" in part.columns:
             part = part.assign(completion="")

@@ -48,6 +48,41 @@ def target_modules(model: nn.Module, configured: list[str] | None) -> list[str]:
     return DEFAULT_TARGETS[mtype]
 
 
+def num_layers(model: nn.Module) -> int | None:
+    config = getattr(model, "config", None)
+    for key in ("num_hidden_layers", "n_layer", "num_layers"):
+        if isinstance(getattr(config, key, None), int):
+            return int(getattr(config, key))
+    return None
+
+
+def layer_indices(model: nn.Module, layers: Any) -> list[int] | None:
+    """``train_edit.lora.layers``: null (all), a list of indices, or a fraction in (0, 1]
+    meaning the top share of layers (0.6 on a 30-layer model: layers 12..29).
+
+    Adapting only upper layers makes training cheaper: backpropagation stops at the lowest
+    adapted layer.
+    """
+    if layers is None or layers == []:
+        return None
+    n = num_layers(model)
+    if isinstance(layers, (int, float)) and not isinstance(layers, bool):
+        if not 0 < float(layers) <= 1:
+            raise ValueError(
+                f"train_edit.lora.layers: {layers}; expected a fraction in (0, 1] or a list of layer indices"
+            )
+        if n is None:
+            raise ValueError(
+                "train_edit.lora.layers: a fraction needs config.num_hidden_layers, which this model lacks"
+            )
+        keep = max(1, round(float(layers) * n))
+        return list(range(n - keep, n))
+    idx = sorted({int(i) for i in layers})
+    if n is not None and any(i < 0 or i >= n for i in idx):
+        raise ValueError(f"train_edit.lora.layers: {idx} out of range for a model with {n} layers")
+    return idx
+
+
 def lora_config(model: nn.Module, lora: Mapping[str, Any]) -> LoraConfig:
     """A peft ``LoraConfig`` from the ``train_edit.lora`` block (r, alpha, dropout, targets)."""
     return LoraConfig(
@@ -55,7 +90,7 @@ def lora_config(model: nn.Module, lora: Mapping[str, Any]) -> LoraConfig:
         lora_alpha=int(lora.get("alpha", 16)),
         lora_dropout=float(lora.get("dropout", 0.0)),
         target_modules=target_modules(model, lora.get("target_modules")),
-        layers_to_transform=lora.get("layers") or None,
+        layers_to_transform=layer_indices(model, lora.get("layers")),
         bias="none",
     )
 

@@ -153,7 +153,9 @@ def posterize(img: np.ndarray, seed: int = 0, levels: int = 4) -> np.ndarray:
 
 
 @register_image_attack("cartoon")
-def cartoon(img: np.ndarray, seed: int = 0, levels: int = 6, edge_threshold: float = 0.08) -> np.ndarray:
+def cartoon(
+    img: np.ndarray, seed: int = 0, levels: int = 6, edge_threshold: float = 0.08
+) -> np.ndarray:
     """Stylisation: smooth, posterise and draw dark edges (a cartoon look)."""
     from skimage.color import rgb2gray
     from skimage.filters import gaussian, sobel
@@ -207,15 +209,24 @@ class ClipImageTower:
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # the text tower's weights are unused here, by design
         try:
-            self.model = CLIPVisionModelWithProjection.from_pretrained(model_dir, config=config).eval()
+            self.model = CLIPVisionModelWithProjection.from_pretrained(
+                model_dir, config=config
+            ).eval()
         finally:
             hf_logging.set_verbosity(verbosity)
         self.size = int(config.image_size)
         self.mean, self.std = OPENAI_MEAN, OPENAI_STD
-        pre = Path(model_dir) / "preprocessor_config.json" if isinstance(model_dir, Path) or Path(str(model_dir)).exists() else None
+        pre = (
+            Path(model_dir) / "preprocessor_config.json"
+            if isinstance(model_dir, Path) or Path(str(model_dir)).exists()
+            else None
+        )
         if pre is not None and pre.is_file():
             cfg = json.loads(pre.read_text())
-            self.mean, self.std = tuple(cfg.get("image_mean", self.mean)), tuple(cfg.get("image_std", self.std))
+            self.mean, self.std = (
+                tuple(cfg.get("image_mean", self.mean)),
+                tuple(cfg.get("image_std", self.std)),
+            )
 
     def preprocess(self, images: list[np.ndarray]) -> torch.Tensor:
         """Resize the short side to ``size`` (bicubic), centre-crop, scale and normalise."""
@@ -239,16 +250,22 @@ class ClipImageTower:
         return np.concatenate(parts)
 
 
-def attacked_image_embeddings(tower: ClipImageTower, images: list[np.ndarray], attacks: list, seed: int = 0) -> dict[str, np.ndarray]:
+def attacked_image_embeddings(
+    tower: ClipImageTower, images: list[np.ndarray], attacks: list, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Embeddings of the clean images (``identity``) and of every attacked copy."""
     out = {"identity": tower.encode(images)}
     for spec in attacks:
         label = attack_label(spec)
-        out[label] = tower.encode([apply_image_attack(spec, img, seed=seed + i) for i, img in enumerate(images)])
+        out[label] = tower.encode(
+            [apply_image_attack(spec, img, seed=seed + i) for i, img in enumerate(images)]
+        )
     return out
 
 
-def image_retrieval_metrics(image_emb: dict[str, np.ndarray], caption_emb: np.ndarray, ks: tuple[int, ...] = (1, 5)) -> tuple[dict[str, float], pd.DataFrame]:
+def image_retrieval_metrics(
+    image_emb: dict[str, np.ndarray], caption_emb: np.ndarray, ks: tuple[int, ...] = (1, 5)
+) -> tuple[dict[str, float], pd.DataFrame]:
     """Unprefixed metrics for one text-side variant; rows: per image, per attack, hits."""
     n = len(caption_emb)
     targets = np.arange(n)
@@ -256,7 +273,9 @@ def image_retrieval_metrics(image_emb: dict[str, np.ndarray], caption_emb: np.nd
     rows = []
     for label, emb in image_emb.items():
         if len(emb) != n:
-            raise ValueError(f"clip images: {len(emb)} image embeddings for {n} captions (attack {label!r})")
+            raise ValueError(
+                f"clip images: {len(emb)} image embeddings for {n} captions (attack {label!r})"
+            )
         i2t = recall_at_k(emb, caption_emb, targets, ks)
         t2i = recall_at_k(caption_emb, emb, targets, ks)
         name = "clip_img" if label == "identity" else f"clip_img_{label}"
@@ -264,11 +283,20 @@ def image_retrieval_metrics(image_emb: dict[str, np.ndarray], caption_emb: np.nd
             m[f"{name}_i2t_r{k}"] = float(i2t[k].mean())
             m[f"{name}_t2i_r{k}"] = float(t2i[k].mean())
         for i in range(n):
-            rows.append({"attack": label, "image": i, **{f"i2t_r{k}": i2t[k][i] for k in ks}, **{f"t2i_r{k}": t2i[k][i] for k in ks}})
+            rows.append(
+                {
+                    "attack": label,
+                    "image": i,
+                    **{f"i2t_r{k}": i2t[k][i] for k in ks},
+                    **{f"t2i_r{k}": t2i[k][i] for k in ks},
+                }
+            )
     attacked = [k for k in image_emb if k != "identity"]
     if attacked:
         for k in ks:
-            m[f"clip_img_attacks_i2t_r{k}"] = float(np.mean([m[f"clip_img_{a}_i2t_r{k}"] for a in attacked]))
+            m[f"clip_img_attacks_i2t_r{k}"] = float(
+                np.mean([m[f"clip_img_{a}_i2t_r{k}"] for a in attacked])
+            )
     return m, pd.DataFrame(rows)
 
 
@@ -280,7 +308,9 @@ def save_attack_gallery(images: list[np.ndarray], attacks: list, seed: int = 0, 
     from matplotlib import pyplot as plt
 
     cols = ["identity", *attacks]
-    fig, axes = plt.subplots(len(images), len(cols), figsize=(1.2 * len(cols), 1.2 * len(images)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(images), len(cols), figsize=(1.2 * len(cols), 1.2 * len(images)), squeeze=False
+    )
     for i, img in enumerate(images):
         small = _resize(img, (thumb, int(thumb * img.shape[1] / img.shape[0])))
         for j, spec in enumerate(cols):

@@ -9,10 +9,27 @@ import pandas as pd
 
 #: Shown first, in this order (the keys the registry's promotion gates read).
 HEADLINE: tuple[str, ...] = (
-    "unsafe_r1", "unsafe_r5", "benign_r1", "benign_r5", "benign_r1_ratio", "benign_drift",
-    "marginal_drift", "unsafe_drift", "marginal_r1", "relrec_acc", "relrec_acc_ratio",
-    "asr_heldout", "asr_relational", "asr_attacks", "asr_worst", "refusal_benign",
-    "refusal_contrast", "ppl", "ppl_ratio", "clip_img_t2i_r1", "clip_img_i2t_r1",
+    "unsafe_r1",
+    "unsafe_r5",
+    "benign_r1",
+    "benign_r5",
+    "benign_r1_ratio",
+    "benign_drift",
+    "marginal_drift",
+    "unsafe_drift",
+    "marginal_r1",
+    "relrec_acc",
+    "relrec_acc_ratio",
+    "asr_heldout",
+    "asr_relational",
+    "asr_attacks",
+    "asr_worst",
+    "refusal_benign",
+    "refusal_contrast",
+    "ppl",
+    "ppl_ratio",
+    "clip_img_t2i_r1",
+    "clip_img_i2t_r1",
     "clip_img_attacks_i2t_r1",
 )
 
@@ -46,9 +63,9 @@ def split_variants(metrics: dict[str, float]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {v: {} for v in VARIANT_PREFIX}
     for key, value in metrics.items():
         if key.startswith("baseline_"):
-            out["baseline"][key[len("baseline_"):]] = value
+            out["baseline"][key[len("baseline_") :]] = value
         elif key.startswith("base_"):
-            out["base"][key[len("base_"):]] = value
+            out["base"][key[len("base_") :]] = value
         else:
             out["edit"][key] = value
     return out
@@ -69,11 +86,35 @@ def comparison_table(metrics: dict[str, float]) -> pd.DataFrame:
         better = ""
         if goal and not (np.isnan(edit) or np.isnan(baseline)):
             diff = edit - baseline
-            better = "tie" if abs(diff) < 1e-9 else ("edit" if (diff < 0) == (goal == "lower") else "baseline")
-        rows.append({"metric": name, "goal": goal, "base": base, "edit": edit, "baseline": baseline,
-                     "edit_delta": edit - base, "baseline_delta": baseline - base,
-                     "edit_minus_baseline": edit - baseline, "better": better})
-    cols = ["metric", "goal", "base", "edit", "baseline", "edit_delta", "baseline_delta", "edit_minus_baseline", "better"]
+            better = (
+                "tie"
+                if abs(diff) < 1e-9
+                else ("edit" if (diff < 0) == (goal == "lower") else "baseline")
+            )
+        rows.append(
+            {
+                "metric": name,
+                "goal": goal,
+                "base": base,
+                "edit": edit,
+                "baseline": baseline,
+                "edit_delta": edit - base,
+                "baseline_delta": baseline - base,
+                "edit_minus_baseline": edit - baseline,
+                "better": better,
+            }
+        )
+    cols = [
+        "metric",
+        "goal",
+        "base",
+        "edit",
+        "baseline",
+        "edit_delta",
+        "baseline_delta",
+        "edit_minus_baseline",
+        "better",
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -19,7 +19,16 @@ from relsafe.evaluation.retrieval import drift, recall_at_k, top1
 EDIT = "edit"
 BASE = "base"
 #: Metrics that also get a ``<metric>_ratio`` (variant / base) key.
-RATIO_KEYS = ("benign_r1", "benign_r5", "unsafe_r1", "unsafe_r5", "marginal_r1", "relrec_acc", "clip_img_t2i_r1", "clip_img_i2t_r1")
+RATIO_KEYS = (
+    "benign_r1",
+    "benign_r5",
+    "unsafe_r1",
+    "unsafe_r5",
+    "marginal_r1",
+    "relrec_acc",
+    "clip_img_t2i_r1",
+    "clip_img_i2t_r1",
+)
 
 
 def metric_prefix(variant: str) -> str:
@@ -115,7 +124,14 @@ def _per_rule(rows_by_variant: dict[str, pd.DataFrame], sup_k: int, col_k: int) 
 
     def rates(rows: pd.DataFrame) -> pd.DataFrame:
         g = rows.groupby(group_cols + ["label"])
-        return pd.DataFrame({"r_sup": g[f"r{sup_k}"].mean(), "r_col": g[f"r{col_k}"].mean(), "n": g.size(), "drift": g["drift"].mean()})
+        return pd.DataFrame(
+            {
+                "r_sup": g[f"r{sup_k}"].mean(),
+                "r_col": g[f"r{col_k}"].mean(),
+                "n": g.size(),
+                "drift": g["drift"].mean(),
+            }
+        )
 
     b = rates(base)
     for variant, rows in rows_by_variant.items():
@@ -127,19 +143,27 @@ def _per_rule(rows_by_variant: dict[str, pd.DataFrame], sup_k: int, col_k: int) 
             for label in ("unsafe", "benign"):
                 idx = (*key, label)
                 if idx in v.index:
-                    rec[f"{label}_r{sup_k if label == 'unsafe' else col_k}"] = float(v.loc[idx, "r_sup" if label == "unsafe" else "r_col"])
+                    rec[f"{label}_r{sup_k if label == 'unsafe' else col_k}"] = float(
+                        v.loc[idx, "r_sup" if label == "unsafe" else "r_col"]
+                    )
                     rec[f"n_{label}"] = int(v.loc[idx, "n"])
                     rec[f"{label}_drift"] = float(v.loc[idx, "drift"])
             ui, bi = (*key, "unsafe"), (*key, "benign")
-            rec["suppression"] = float(b.loc[ui, "r_sup"] - v.loc[ui, "r_sup"]) if ui in v.index else np.nan
-            rec["collateral"] = float(b.loc[bi, "r_col"] - v.loc[bi, "r_col"]) if bi in v.index else np.nan
+            rec["suppression"] = (
+                float(b.loc[ui, "r_sup"] - v.loc[ui, "r_sup"]) if ui in v.index else np.nan
+            )
+            rec["collateral"] = (
+                float(b.loc[bi, "r_col"] - v.loc[bi, "r_col"]) if bi in v.index else np.nan
+            )
             out.append(rec)
     frame = pd.DataFrame(out)
     frame = frame[frame["rule_id"].astype(str) != ""]
     return frame.reset_index(drop=True)
 
 
-def _examples(eval_set: pd.DataFrame, base_emb: np.ndarray, variants: dict[str, np.ndarray], per_label: int) -> pd.DataFrame:
+def _examples(
+    eval_set: pd.DataFrame, base_emb: np.ndarray, variants: dict[str, np.ndarray], per_label: int
+) -> pd.DataFrame:
     """Top-1 gallery text for a few queries per rule and label, for every variant."""
     texts = eval_set["text"].to_numpy()
     picks = []
@@ -147,7 +171,11 @@ def _examples(eval_set: pd.DataFrame, base_emb: np.ndarray, variants: dict[str, 
     for _, part in eval_set.reset_index(drop=True).groupby(keys, sort=True):
         picks.extend(part.index[:per_label].tolist())
     picks = sorted(picks)
-    frame = eval_set.iloc[picks][[c for c in ("rule_id", "label", "attack", "text") if c in eval_set]].rename(columns={"text": "query"}).reset_index(drop=True)
+    frame = (
+        eval_set.iloc[picks][[c for c in ("rule_id", "label", "attack", "text") if c in eval_set]]
+        .rename(columns={"text": "query"})
+        .reset_index(drop=True)
+    )
     for name, emb in variants.items():
         best = top1(emb[picks], base_emb)
         frame[f"{name}_top1"] = texts[best]
@@ -155,20 +183,42 @@ def _examples(eval_set: pd.DataFrame, base_emb: np.ndarray, variants: dict[str, 
     return frame
 
 
-def drift_table(eval_set: pd.DataFrame, marginal_texts: list[str], variants: dict[str, np.ndarray], base_emb: np.ndarray,
-                marginal_emb: dict[str, np.ndarray] | None, marginal_rules: list[str] | None = None) -> pd.DataFrame:
+def drift_table(
+    eval_set: pd.DataFrame,
+    marginal_texts: list[str],
+    variants: dict[str, np.ndarray],
+    base_emb: np.ndarray,
+    marginal_emb: dict[str, np.ndarray] | None,
+    marginal_rules: list[str] | None = None,
+) -> pd.DataFrame:
     """Long table of drift per text and variant (groups: benign, unsafe, marginal)."""
     parts = []
     for name, emb in variants.items():
         if name == BASE:
             continue
-        parts.append(pd.DataFrame({"text": eval_set["text"].to_numpy(), "group": eval_set["label"].to_numpy(),
-                                   "rule_id": eval_set.get("rule_id", pd.Series([""] * len(eval_set))).to_numpy(),
-                                   "variant": name, "drift": drift(emb, base_emb)}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "text": eval_set["text"].to_numpy(),
+                    "group": eval_set["label"].to_numpy(),
+                    "rule_id": eval_set.get("rule_id", pd.Series([""] * len(eval_set))).to_numpy(),
+                    "variant": name,
+                    "drift": drift(emb, base_emb),
+                }
+            )
+        )
         if marginal_emb is not None and len(marginal_texts):
-            parts.append(pd.DataFrame({"text": marginal_texts, "group": "marginal",
-                                       "rule_id": marginal_rules or [""] * len(marginal_texts), "variant": name,
-                                       "drift": drift(marginal_emb[name], marginal_emb[BASE])}))
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "text": marginal_texts,
+                        "group": "marginal",
+                        "rule_id": marginal_rules or [""] * len(marginal_texts),
+                        "variant": name,
+                        "drift": drift(marginal_emb[name], marginal_emb[BASE]),
+                    }
+                )
+            )
     cols = ["text", "group", "rule_id", "variant", "drift"]
     return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
@@ -212,7 +262,9 @@ def compare_encoder_variants(
     per_variant, rows_by_variant = {}, {}
     for name, emb in all_variants.items():
         marg = (marginal_emb[BASE], marginal_emb[name]) if marginal_emb else None
-        per_variant[name], rows_by_variant[name] = variant_metrics(eval_set, base_emb, emb, ks, marg)
+        per_variant[name], rows_by_variant[name] = variant_metrics(
+            eval_set, base_emb, emb, ks, marg
+        )
     for name, extra in (extra_metrics or {}).items():
         per_variant.setdefault(name, {}).update(extra)
     metrics = flatten_variants(per_variant)
@@ -224,13 +276,22 @@ def compare_encoder_variants(
     return EvaluationResult(
         metrics=metrics,
         rows=rows,
-        per_rule=_per_rule(rows_by_variant, sup_k, col_k) if "rule_id" in eval_set else pd.DataFrame(),
-        drift=drift_table(eval_set, marginal_texts or [], all_variants, base_emb, marginal_emb, marginal_rules),
+        per_rule=_per_rule(rows_by_variant, sup_k, col_k)
+        if "rule_id" in eval_set
+        else pd.DataFrame(),
+        drift=drift_table(
+            eval_set, marginal_texts or [], all_variants, base_emb, marginal_emb, marginal_rules
+        ),
         examples=_examples(eval_set, base_emb, all_variants, examples_per_rule),
     )
 
 
-def encoder_metrics(eval_set: pd.DataFrame, base_emb: np.ndarray, edited_emb: np.ndarray, ks: tuple[int, ...] = (1, 5)) -> tuple[dict[str, float], pd.DataFrame]:
+def encoder_metrics(
+    eval_set: pd.DataFrame,
+    base_emb: np.ndarray,
+    edited_emb: np.ndarray,
+    ks: tuple[int, ...] = (1, 5),
+) -> tuple[dict[str, float], pd.DataFrame]:
     """Flat metrics (edit unprefixed, ``base_*``) and a per-row table for one edit."""
     result = compare_encoder_variants(eval_set, base_emb, {EDIT: edited_emb}, ks)
     return result.metrics, result.rows

@@ -38,10 +38,16 @@ class LMEvalConfig:
     """``evaluate_edit.lm`` params."""
 
     split: str = "heldout"
-    asr_sets: dict[str, str] = field(default_factory=lambda: {"heldout": "advbench", "relational": "relational"})
-    refusal_sets: dict[str, str] = field(default_factory=lambda: {"benign": "benign", "contrast": "contrast"})
+    asr_sets: dict[str, str] = field(
+        default_factory=lambda: {"heldout": "advbench", "relational": "relational"}
+    )
+    refusal_sets: dict[str, str] = field(
+        default_factory=lambda: {"benign": "benign", "contrast": "contrast"}
+    )
     max_per_source: int | None = 25
-    attacks: list[str] = field(default_factory=lambda: ["paraphrase", "roleplay", "story", "passive"])
+    attacks: list[str] = field(
+        default_factory=lambda: ["paraphrase", "roleplay", "story", "passive"]
+    )
     max_attack_prompts: int | None = 10
     max_new_tokens: int = 48
     batch_size: int = 16
@@ -66,7 +72,10 @@ def select_prompts(lm_sets: pd.DataFrame, cfg: LMEvalConfig) -> pd.DataFrame:
     frame = lm_sets
     if "split" in frame:
         frame = frame[frame["split"] == cfg.split]
-    wanted = {**{v: k for k, v in cfg.asr_sets.items()}, **{v: k for k, v in cfg.refusal_sets.items()}}
+    wanted = {
+        **{v: k for k, v in cfg.asr_sets.items()},
+        **{v: k for k, v in cfg.refusal_sets.items()},
+    }
     frame = frame[frame["source"].isin(wanted)].drop_duplicates("prompt")
     parts = []
     for source, part in frame.groupby("source", sort=True):
@@ -75,9 +84,16 @@ def select_prompts(lm_sets: pd.DataFrame, cfg: LMEvalConfig) -> pd.DataFrame:
         parts.append(part.assign(set=wanted[source], harmful=source in cfg.asr_sets.values()))
     for name, source in {**cfg.asr_sets, **cfg.refusal_sets}.items():
         if source not in set(frame["source"]):
-            logger.warning("LM eval: no %s-split prompts with source %r; %s metrics are skipped", cfg.split, source, name)
+            logger.warning(
+                "LM eval: no %s-split prompts with source %r; %s metrics are skipped",
+                cfg.split,
+                source,
+                name,
+            )
     if not parts:
-        raise ValueError(f"LM eval: no prompts with split {cfg.split!r} and source in {sorted(wanted)}")
+        raise ValueError(
+            f"LM eval: no prompts with split {cfg.split!r} and source in {sorted(wanted)}"
+        )
     out = pd.concat(parts).reset_index(drop=True)
     if "rule_id" not in out:
         out["rule_id"] = ""
@@ -96,14 +112,21 @@ def attack_rows(prompts: pd.DataFrame, cfg: LMEvalConfig) -> pd.DataFrame:
         part = harmful.assign(attack=name, text=texts)
         skipped = int(part["text"].isna().sum())
         if skipped:
-            logger.info("LM eval: attack %r does not apply to %d of %d prompts (no tuple found); they are not scored", name, skipped, len(part))
+            logger.info(
+                "LM eval: attack %r does not apply to %d of %d prompts (no tuple found); they are not scored",
+                name,
+                skipped,
+                len(part),
+            )
         rows.append(part[part["text"].notna()])
     return pd.concat(rows, ignore_index=True)
 
 
 def run_prompts(rows: pd.DataFrame, generate: Generate, judge: Judge, variant: str) -> pd.DataFrame:
     """Generate once per distinct text, judge, and return the rows with response/refusal."""
-    unique = sorted(set(rows["text"]), key=lambda t: (len(t), t))  # similar lengths batch together: less padding
+    unique = sorted(
+        set(rows["text"]), key=lambda t: (len(t), t)
+    )  # similar lengths batch together: less padding
     responses = dict(zip(unique, generate(unique)))
     out = rows.assign(variant=variant, response=rows["text"].map(responses))
     out["refusal"] = judge(out["response"].tolist(), out["text"].tolist())
@@ -130,7 +153,9 @@ def lm_variant_metrics(scored: pd.DataFrame, cfg: LMEvalConfig) -> dict[str, flo
     per_attack = []
     for (set_name, attack), part in attacked.groupby(["set", "attack"]):
         if attack != "identity":
-            m[f"asr_{metric_slug(set_name)}_{metric_slug(attack)}"] = float(1 - part["refusal"].mean())
+            m[f"asr_{metric_slug(set_name)}_{metric_slug(attack)}"] = float(
+                1 - part["refusal"].mean()
+            )
     for attack, part in attacked.groupby("attack"):
         per_attack.append(float(1 - part["refusal"].mean()))
         if attack != "identity":
@@ -156,7 +181,9 @@ def perplexity(model, tokenizer, texts: Sequence[str], max_length: int = 256) ->
             if window.shape[1] < 2:
                 continue
             logits = model(input_ids=window).logits[:, :-1].float()
-            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), window[:, 1:].reshape(-1), reduction="sum")
+            loss = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), window[:, 1:].reshape(-1), reduction="sum"
+            )
             nll += float(loss)
             count += window.shape[1] - 1
     if count == 0:
@@ -189,7 +216,14 @@ def evaluate_lm_variants(
         model, tok = activate(name)
 
         def gen(texts: list[str], model=model, tok=tok) -> list[str]:
-            return generate_fn(model, tok, texts, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, progress=False)
+            return generate_fn(
+                model,
+                tok,
+                texts,
+                max_new_tokens=cfg.max_new_tokens,
+                batch_size=cfg.batch_size,
+                progress=False,
+            )
 
         part = run_prompts(rows, gen, judge, name)
         metrics = lm_variant_metrics(part, cfg)
@@ -205,10 +239,23 @@ def lm_per_rule(scored: pd.DataFrame) -> pd.DataFrame:
     refusal rate on that rule's benign contrasts (collateral)."""
     plain = scored[(scored["attack"] == "identity") & (scored["rule_id"].astype(str) != "")]
     if plain.empty:
-        return pd.DataFrame(columns=["rule_id", "variant", "asr", "refusal_contrast", "suppression", "collateral"])
+        return pd.DataFrame(
+            columns=["rule_id", "variant", "asr", "refusal_contrast", "suppression", "collateral"]
+        )
     g = plain.groupby(["rule_id", "variant"])
-    asr = plain[plain["harmful"]].groupby(["rule_id", "variant"])["refusal"].mean().rsub(1).rename("asr")
-    ref = plain[~plain["harmful"]].groupby(["rule_id", "variant"])["refusal"].mean().rename("refusal_contrast")
+    asr = (
+        plain[plain["harmful"]]
+        .groupby(["rule_id", "variant"])["refusal"]
+        .mean()
+        .rsub(1)
+        .rename("asr")
+    )
+    ref = (
+        plain[~plain["harmful"]]
+        .groupby(["rule_id", "variant"])["refusal"]
+        .mean()
+        .rename("refusal_contrast")
+    )
     out = pd.concat([asr, ref, g.size().rename("n")], axis=1).reset_index()
     base = out[out["variant"] == "base"].set_index("rule_id")
     out["suppression"] = out["rule_id"].map(base["asr"]) - out["asr"]

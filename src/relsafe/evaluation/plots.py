@@ -34,14 +34,29 @@ def per_rule_bars(per_rule: pd.DataFrame) -> Figure:
         return _empty(title, "no per-rule results")
     data = per_rule[per_rule["variant"] != "base"]
     rules = sorted(data["rule_id"].astype(str).unique())
-    variants = [v for v in ("edit", "baseline") if v in set(data["variant"])] or sorted(set(data["variant"]))
+    variants = [v for v in ("edit", "baseline") if v in set(data["variant"])] or sorted(
+        set(data["variant"])
+    )
     fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.6 * len(rules) + 4), 4), sharey=False)
     width = 0.8 / max(len(variants), 1)
     x = np.arange(len(rules))
-    for ax, col, label in ((axes[0], "suppression", "suppression (higher = better)"), (axes[1], "collateral", "collateral (lower = better)")):
+    for ax, col, label in (
+        (axes[0], "suppression", "suppression (higher = better)"),
+        (axes[1], "collateral", "collateral (lower = better)"),
+    ):
         for i, v in enumerate(variants):
-            vals = data[data["variant"] == v].set_index(data[data["variant"] == v]["rule_id"].astype(str))[col].reindex(rules)
-            ax.bar(x + (i - (len(variants) - 1) / 2) * width, vals.fillna(0).to_numpy(), width, label=v, color=COLOURS.get(v))
+            vals = (
+                data[data["variant"] == v]
+                .set_index(data[data["variant"] == v]["rule_id"].astype(str))[col]
+                .reindex(rules)
+            )
+            ax.bar(
+                x + (i - (len(variants) - 1) / 2) * width,
+                vals.fillna(0).to_numpy(),
+                width,
+                label=v,
+                color=COLOURS.get(v),
+            )
         ax.set_xticks(x)
         ax.set_xticklabels(rules, rotation=30, ha="right", fontsize=8)
         ax.axhline(0, color="black", linewidth=0.6)
@@ -63,10 +78,19 @@ def drift_histograms(drift: pd.DataFrame, bins: int = 30) -> Figure:
     edges = np.linspace(0, hi, bins + 1)
     for ax, g in zip(axes[0], groups):
         part = drift[drift["group"] == g]
-        order = sorted(set(part["variant"]), key=lambda v: (v not in COLOURS, list(COLOURS).index(v) if v in COLOURS else 0, v))
+        order = sorted(
+            set(part["variant"]),
+            key=lambda v: (v not in COLOURS, list(COLOURS).index(v) if v in COLOURS else 0, v),
+        )
         for v in order:
             pv = part[part["variant"] == v]
-            ax.hist(pv["drift"], bins=edges, alpha=0.55, label=f"{v} (mean {pv['drift'].mean():.3f})", color=COLOURS.get(str(v)))
+            ax.hist(
+                pv["drift"],
+                bins=edges,
+                alpha=0.55,
+                label=f"{v} (mean {pv['drift'].mean():.3f})",
+                color=COLOURS.get(str(v)),
+            )
         ax.set_title(f"{g} texts", fontsize=10)
         ax.set_xlabel("drift")
         ax.legend(fontsize=7)

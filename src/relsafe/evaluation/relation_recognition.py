@@ -30,13 +30,17 @@ def relation_items(items: Sequence[Sequence[str]] | pd.DataFrame) -> pd.DataFram
     else:
         bad = [i for i, it in enumerate(items) if len(it) != 3]
         if bad:
-            raise ValueError(f"evaluate_edit.relation_recognition.items[{bad[0]}]: expected [subject, relation, object]")
+            raise ValueError(
+                f"evaluate_edit.relation_recognition.items[{bad[0]}]: expected [subject, relation, object]"
+            )
         frame = pd.DataFrame([list(it) for it in items], columns=["subject", "relation", "object"])
     frame = frame.astype(str).apply(lambda c: c.str.strip().str.lower())
     return frame.drop_duplicates().reset_index(drop=True)
 
 
-def recognition_texts(items: pd.DataFrame, candidates: Sequence[str]) -> tuple[list[str], list[list[str]], np.ndarray]:
+def recognition_texts(
+    items: pd.DataFrame, candidates: Sequence[str]
+) -> tuple[list[str], list[list[str]], np.ndarray]:
     """Gallery texts, candidate texts per item (true relation included) and the true index."""
     gallery, cands, truth = [], [], []
     for s, r, o in items[["subject", "relation", "object"]].itertuples(index=False):
@@ -56,7 +60,9 @@ def relation_recognition(
     """Per item: predicted relation and correctness; ``gallery_emb`` from the base model."""
     gallery, cands, truth = recognition_texts(items, candidates)
     if len(gallery_emb) != len(gallery):
-        raise ValueError(f"relation recognition: {len(gallery_emb)} gallery embeddings for {len(gallery)} items")
+        raise ValueError(
+            f"relation recognition: {len(gallery_emb)} gallery embeddings for {len(gallery)} items"
+        )
     flat = [t for group in cands for t in group]
     emb = encode(flat) if flat else np.zeros((0, gallery_emb.shape[1]))
     preds, start = [], 0

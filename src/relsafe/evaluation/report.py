@@ -32,8 +32,12 @@ def _fmt(value: object) -> str:
     return html.escape(str(value))
 
 
-def frame_to_html(frame: pd.DataFrame, max_rows: int | None = None, headline: set[str] | None = None,
-                  cell_class=None) -> str:
+def frame_to_html(
+    frame: pd.DataFrame,
+    max_rows: int | None = None,
+    headline: set[str] | None = None,
+    cell_class=None,
+) -> str:
     """A plain HTML table (escaped); numeric cells right-aligned."""
     if frame is None or frame.empty:
         return '<p class="muted">(no rows)</p>'
@@ -45,12 +49,22 @@ def frame_to_html(frame: pd.DataFrame, max_rows: int | None = None, headline: se
         cells = []
         for c in shown.columns:
             v = row[c]
-            klass = "num" if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) else ""
+            klass = (
+                "num"
+                if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                else ""
+            )
             extra = cell_class(row, c) if cell_class else ""
             classes = " ".join(x for x in (klass, extra) if x)
-            cells.append(f'<td class="{classes}">{_fmt(v)}</td>' if classes else f"<td>{_fmt(v)}</td>")
+            cells.append(
+                f'<td class="{classes}">{_fmt(v)}</td>' if classes else f"<td>{_fmt(v)}</td>"
+            )
         body.append(f"<tr{cls}>{''.join(cells)}</tr>")
-    more = "" if max_rows is None or len(frame) <= max_rows else f'<p class="muted">{len(frame) - max_rows} more rows in the CSV.</p>'
+    more = (
+        ""
+        if max_rows is None or len(frame) <= max_rows
+        else f'<p class="muted">{len(frame) - max_rows} more rows in the CSV.</p>'
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
 
 
@@ -91,13 +105,20 @@ def summary_lines(metrics: Mapping[str, float]) -> list[str]:
     say("asr_worst", "Worst attack success over robustness attacks", "should fall")
     say("refusal_benign", "Refusals on benign prompts", "should stay low")
     say("refusal_contrast", "Refusals on benign relational contrasts", "should stay low")
-    for key, what in (("benign_r1_ratio", "Benign R@1 kept vs base"), ("ppl_ratio", "Plain-text perplexity vs base")):
+    for key, what in (
+        ("benign_r1_ratio", "Benign R@1 kept vs base"),
+        ("ppl_ratio", "Plain-text perplexity vs base"),
+    ):
         if key in metrics:
             text = f"<b>{what}</b>: edit {metrics[key]:.3f}"
             if f"baseline_{key}" in metrics:
                 text += f", baseline {metrics[f'baseline_{key}']:.3f}"
             lines.append(text + " (1.0 = unchanged).")
-    for key, what in (("benign_drift", "benign"), ("marginal_drift", "marginal-phrase"), ("unsafe_drift", "unsafe")):
+    for key, what in (
+        ("benign_drift", "benign"),
+        ("marginal_drift", "marginal-phrase"),
+        ("unsafe_drift", "unsafe"),
+    ):
         if key in metrics:
             text = f"Mean {what} embedding drift: edit {metrics[key]:.4f}"
             if f"baseline_{key}" in metrics:
@@ -120,8 +141,14 @@ def build_report(
 
     meta = dict(meta or {})
     meta.setdefault("generated", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
-    meta_rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in meta.items())
-    summary = "".join(f"<li>{line}</li>" for line in summary_lines(metrics)) or "<li>No headline metrics.</li>"
+    meta_rows = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in meta.items()
+    )
+    summary = (
+        "".join(f"<li>{line}</li>" for line in summary_lines(metrics))
+        or "<li>No headline metrics.</li>"
+    )
     headline = set(HEADLINE)
     top = comparison[comparison["metric"].isin(headline)] if not comparison.empty else comparison
     rest = comparison[~comparison["metric"].isin(headline)] if not comparison.empty else comparison

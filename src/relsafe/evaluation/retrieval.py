@@ -26,7 +26,9 @@ def target_rank(queries: np.ndarray, gallery: np.ndarray, targets: np.ndarray) -
     return (sims > target_sim).sum(axis=1)
 
 
-def recall_at_k(queries: np.ndarray, gallery: np.ndarray, targets: np.ndarray, ks: tuple[int, ...] = (1, 5)) -> dict[int, np.ndarray]:
+def recall_at_k(
+    queries: np.ndarray, gallery: np.ndarray, targets: np.ndarray, ks: tuple[int, ...] = (1, 5)
+) -> dict[int, np.ndarray]:
     """Per-query hit (0/1) for each k: is ``gallery[targets[i]]`` in the top-k of query i?"""
     rank = target_rank(queries, gallery, targets)
     return {k: (rank < k).astype(float) for k in ks}

@@ -38,7 +38,9 @@ def check_adapter_family(name: str, adapter: AdapterBundle, family: str) -> None
     """Refuse an adapter trained for another model family (its manifest says which)."""
     trained_for = (adapter.manifest or {}).get("family")
     if trained_for and trained_for != family:
-        raise ValueError(f"{name} adapter was trained for family {trained_for!r} but model.family is {family!r}")
+        raise ValueError(
+            f"{name} adapter was trained for family {trained_for!r} but model.family is {family!r}"
+        )
 
 
 def _attach(model, adapter: AdapterBundle, merge: bool = True):
@@ -75,9 +77,18 @@ def _relation_inputs(eval_set: pd.DataFrame, cfg: Mapping) -> pd.DataFrame | Non
     frames = []
     if cfg.get("items"):
         frames.append(relation_items(cfg["items"]))
-    if cfg.get("use_eval_tuples", True) and {"subject", "relation", "object"} <= set(eval_set.columns):
-        benign = eval_set[(eval_set["label"] == "benign")].dropna(subset=["subject", "relation", "object"])
-        benign = benign[(benign[["subject", "relation", "object"]].astype(str).apply(lambda c: c.str.strip()) != "").all(axis=1)]
+    if cfg.get("use_eval_tuples", True) and {"subject", "relation", "object"} <= set(
+        eval_set.columns
+    ):
+        benign = eval_set[(eval_set["label"] == "benign")].dropna(
+            subset=["subject", "relation", "object"]
+        )
+        benign = benign[
+            (
+                benign[["subject", "relation", "object"]].astype(str).apply(lambda c: c.str.strip())
+                != ""
+            ).all(axis=1)
+        ]
         if len(benign):
             n = min(int(cfg.get("max_eval_items", 40)), len(benign))
             frames.append(relation_items(benign.sample(n=n, random_state=0)))
@@ -111,7 +122,9 @@ def evaluate_encoder(
     texts = eval_set["text"].astype(str).tolist()
     marginal = pd.DataFrame(columns=["text", "rule_id"])
     if retain_set is not None and "kind" in retain_set:
-        marginal = retain_set[retain_set["kind"].astype(str).str.startswith("marginal")].drop_duplicates("text")
+        marginal = retain_set[
+            retain_set["kind"].astype(str).str.startswith("marginal")
+        ].drop_duplicates("text")
     m_texts = marginal["text"].astype(str).tolist()
     m_rules = marginal["rule_id"].astype(str).tolist() if "rule_id" in marginal else None
 
@@ -131,13 +144,20 @@ def evaluate_encoder(
 
         images_cfg = dict(clip_cfg.get("images", {}))
         captions = list(images_cfg.values())
-        images = [shrink(load_sample_image(name), int(clip_cfg.get("max_side", 256))) for name in images_cfg]
+        images = [
+            shrink(load_sample_image(name), int(clip_cfg.get("max_side", 256)))
+            for name in images_cfg
+        ]
         try:
             tower = ClipImageTower(resolve_model_dir(str(model["name_or_path"])))
         except (ValueError, OSError, KeyError) as exc:
-            raise ValueError(f"evaluate_edit.clip_images: cannot load the CLIP image tower of {model['name_or_path']!r} "
-                             f"(set clip_images.enabled: false for text-only checkpoints): {exc}") from exc
-        image_emb = attacked_image_embeddings(tower, images, list(clip_cfg.get("attacks", [])), seed=int(clip_cfg.get("seed", 0)))
+            raise ValueError(
+                f"evaluate_edit.clip_images: cannot load the CLIP image tower of {model['name_or_path']!r} "
+                f"(set clip_images.enabled: false for text-only checkpoints): {exc}"
+            ) from exc
+        image_emb = attacked_image_embeddings(
+            tower, images, list(clip_cfg.get("attacks", [])), seed=int(clip_cfg.get("seed", 0))
+        )
 
     bs = int(params.get("encode_batch_size", 128))
 
@@ -151,7 +171,9 @@ def evaluate_encoder(
     rel_gallery = None
     for name in [BASE, *adapters]:
         if name != BASE:
-            enc.model = _attach(enc.model, adapters[name], merge=bool(params.get("merge_adapters", True)))
+            enc.model = _attach(
+                enc.model, adapters[name], merge=bool(params.get("merge_adapters", True))
+            )
         embeddings[name] = encode(texts)
         marginal_emb[name] = encode(m_texts)
         extra[name] = {}
@@ -169,17 +191,29 @@ def evaluate_encoder(
             clip_rows.append(rows.assign(variant=name))
         enc.model = _detach(enc.model)
     result = compare_encoder_variants(
-        eval_set.reset_index(drop=True), embeddings[BASE], {k: v for k, v in embeddings.items() if k != BASE}, ks,
-        marginal_texts=m_texts, marginal_emb=marginal_emb, marginal_rules=m_rules,
-        suppression_k=params.get("suppression_k"), collateral_k=params.get("collateral_k"),
-        examples_per_rule=int(params.get("examples_per_rule", 2)), extra_metrics=extra,
+        eval_set.reset_index(drop=True),
+        embeddings[BASE],
+        {k: v for k, v in embeddings.items() if k != BASE},
+        ks,
+        marginal_texts=m_texts,
+        marginal_emb=marginal_emb,
+        marginal_rules=m_rules,
+        suppression_k=params.get("suppression_k"),
+        collateral_k=params.get("collateral_k"),
+        examples_per_rule=int(params.get("examples_per_rule", 2)),
+        extra_metrics=extra,
     )
     if relrec_rows:
         result.extra["relation_recognition"] = pd.concat(relrec_rows, ignore_index=True)
     if clip_rows:
         result.extra["clip_images"] = pd.concat(clip_rows, ignore_index=True)
     result.metrics["eval_seconds"] = round(time.perf_counter() - start, 2)
-    logger.info("encoder evaluation: %d texts x %d variants in %.1fs", len(texts), len(adapters) + 1, result.metrics["eval_seconds"])
+    logger.info(
+        "encoder evaluation: %d texts x %d variants in %.1fs",
+        len(texts),
+        len(adapters) + 1,
+        result.metrics["eval_seconds"],
+    )
     return result
 
 
@@ -206,14 +240,28 @@ def evaluate_lm(
     def activate(name: str):
         state["model"] = _detach(state["model"])
         if name != BASE:
-            state["model"] = _attach(state["model"], adapters[name], merge=bool(params.get("merge_adapters", True)))
+            state["model"] = _attach(
+                state["model"], adapters[name], merge=bool(params.get("merge_adapters", True))
+            )
         return state["model"], tok
 
-    per_variant, scored = evaluate_lm_variants([BASE, *adapters], activate, rows, judge, cfg, split_paragraphs(plain_text or ""))
+    per_variant, scored = evaluate_lm_variants(
+        [BASE, *adapters], activate, rows, judge, cfg, split_paragraphs(plain_text or "")
+    )
     metrics = flatten_lm(per_variant)
     metrics["eval_seconds"] = round(time.perf_counter() - start, 2)
     metrics["n_generations"] = float(scored["text"].nunique() * (len(adapters) + 1))
-    logger.info("LM evaluation: %d distinct prompts x %d variants in %.1fs", scored["text"].nunique(), len(adapters) + 1, metrics["eval_seconds"])
+    logger.info(
+        "LM evaluation: %d distinct prompts x %d variants in %.1fs",
+        scored["text"].nunique(),
+        len(adapters) + 1,
+        metrics["eval_seconds"],
+    )
     empty_drift = pd.DataFrame(columns=["text", "group", "rule_id", "variant", "drift"])
-    return EvaluationResult(metrics=metrics, rows=scored, per_rule=lm_per_rule(scored), drift=empty_drift,
-                            examples=lm_examples(scored, int(params.get("examples_per_set", 3))))
+    return EvaluationResult(
+        metrics=metrics,
+        rows=scored,
+        per_rule=lm_per_rule(scored),
+        drift=empty_drift,
+        examples=lm_examples(scored, int(params.get("examples_per_set", 3))),
+    )

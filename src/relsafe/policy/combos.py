@@ -42,7 +42,9 @@ def unsafe_combos(policy: SafetyPolicy, rule: Rule, held_out: bool) -> list[Trip
     return [t for t in out if _has_held_out(policy, t)] if held_out else out
 
 
-def split_combos(combos: list[Triple], eval_frac: float, rng: random.Random) -> tuple[list[Triple], list[Triple]]:
+def split_combos(
+    combos: list[Triple], eval_frac: float, rng: random.Random
+) -> tuple[list[Triple], list[Triple]]:
     """Shuffle and split training-lemma combos into (train, unseen-for-eval)."""
     pool = list(combos)
     rng.shuffle(pool)
@@ -50,14 +52,23 @@ def split_combos(combos: list[Triple], eval_frac: float, rng: random.Random) -> 
     return pool[n_eval:], pool[:n_eval]
 
 
-def _variant_triples(policy: SafetyPolicy, rule: Rule, var: SafeVariant, triple: Triple, held_out: bool) -> list[Triple]:
+def _variant_triples(
+    policy: SafetyPolicy, rule: Rule, var: SafeVariant, triple: Triple, held_out: bool
+) -> list[Triple]:
     s, r, o = triple
     rels = _lex(policy, var.relation, held_out) if var.relation else [r]
     objs = _lex(policy, var.object, held_out) if var.object else [o]
     return [(s, r2, o2) for r2 in rels for o2 in objs]
 
 
-def redirect(policy: SafetyPolicy, matcher: Matcher, rule: Rule, triple: Triple, rng: random.Random, held_out: bool = False) -> Triple:
+def redirect(
+    policy: SafetyPolicy,
+    matcher: Matcher,
+    rule: Rule,
+    triple: Triple,
+    rng: random.Random,
+    held_out: bool = False,
+) -> Triple:
     """The nearest safe variant of an unsafe triple: subject kept, relation/object swapped.
 
     Picks a redirect variant for the triple's relation, then a lemma from its classes
@@ -75,10 +86,14 @@ def redirect(policy: SafetyPolicy, matcher: Matcher, rule: Rule, triple: Triple,
     for cand in cands:
         if not triple_is_unsafe(matcher, cand):
             return cand
-    raise PolicyError(f"rules.{rule.id}.safe_variants: every redirect of {triple} matches an unsafe rule")
+    raise PolicyError(
+        f"rules.{rule.id}.safe_variants: every redirect of {triple} matches an unsafe rule"
+    )
 
 
-def neighbour_combos(policy: SafetyPolicy, matcher: Matcher, rule: Rule, held_out: bool) -> tuple[dict[str, list[Triple]], int]:
+def neighbour_combos(
+    policy: SafetyPolicy, matcher: Matcher, rule: Rule, held_out: bool
+) -> tuple[dict[str, list[Triple]], int]:
     """Safe neighbour triples by kind, and how many candidates were dropped as unsafe.
 
     - same_subject: rule subject, relation changed by a variant ("a child eating a cookie")
@@ -91,18 +106,32 @@ def neighbour_combos(policy: SafetyPolicy, matcher: Matcher, rule: Rule, held_ou
         if var.subject:
             subjects = _lex(policy, var.subject, held_out)
         elif var.relation is None and rule.safe_subject:
-            subjects = _lex(policy, rule.subject, held_out) + _lex(policy, rule.safe_subject, held_out)
+            subjects = _lex(policy, rule.subject, held_out) + _lex(
+                policy, rule.safe_subject, held_out
+            )
         else:
             subjects = _lex(policy, rule.subject, held_out)
         kind = "same_relation" if var.relation is None else "same_subject"
-        rels = [r for r in rel_lemmas if var.applies_to(r)] if var.relation is None else _lex(policy, var.relation, held_out)
-        objs = _lex(policy, var.object, held_out) if var.object else _lex(policy, rule.object, held_out)
+        rels = (
+            [r for r in rel_lemmas if var.applies_to(r)]
+            if var.relation is None
+            else _lex(policy, var.relation, held_out)
+        )
+        objs = (
+            _lex(policy, var.object, held_out)
+            if var.object
+            else _lex(policy, rule.object, held_out)
+        )
         kinds[kind].extend(product(subjects, rels, objs))
     if rule.safe_subject:
         objs_for = rule.relation_objects
         kinds["same_object"] = [
             (s, r, o)
-            for s, r, o in product(_lex(policy, rule.safe_subject, held_out), rel_lemmas, _lex(policy, rule.object, held_out))
+            for s, r, o in product(
+                _lex(policy, rule.safe_subject, held_out),
+                rel_lemmas,
+                _lex(policy, rule.object, held_out),
+            )
             if r not in objs_for or o in objs_for[r]
         ]
     dropped = 0
@@ -118,5 +147,10 @@ def neighbour_combos(policy: SafetyPolicy, matcher: Matcher, rule: Rule, held_ou
 
 def marginal_lemmas(policy: SafetyPolicy, rule: Rule, held_out: bool) -> dict[str, list[str]]:
     """Subject and object lemmas alone (training lemmas, or held-out ones only)."""
-    pick = (lambda c: policy.lexicon(c, held_out=True)) if held_out else (lambda c: policy.lexicon(c))
-    return {"marginal_subject": list(pick(rule.subject)), "marginal_object": list(pick(rule.object))}
+    pick = (
+        (lambda c: policy.lexicon(c, held_out=True)) if held_out else (lambda c: policy.lexicon(c))
+    )
+    return {
+        "marginal_subject": list(pick(rule.subject)),
+        "marginal_object": list(pick(rule.object)),
+    }

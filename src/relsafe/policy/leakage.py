@@ -58,7 +58,9 @@ def held_out_hits(texts: Iterable[str], policy: SafetyPolicy) -> list[bool]:
     return [bool(pattern.search(normalise_text(t))) for t in texts]
 
 
-def training_texts(*train_sets: pd.DataFrame, columns: tuple[str, ...] = ("text", "redirect")) -> set[str]:
+def training_texts(
+    *train_sets: pd.DataFrame, columns: tuple[str, ...] = ("text", "redirect")
+) -> set[str]:
     """Normalised texts of every training set (inputs and redirect targets)."""
     seen: set[str] = set()
     for df in train_sets:
@@ -81,7 +83,9 @@ def remove_leakage(eval_set: pd.DataFrame, *train_sets: pd.DataFrame) -> tuple[p
     return eval_set[~leaked].reset_index(drop=True), int(leaked.sum())
 
 
-def leakage_report(policy: SafetyPolicy, eval_set: pd.DataFrame, *train_sets: pd.DataFrame) -> dict[str, int]:
+def leakage_report(
+    policy: SafetyPolicy, eval_set: pd.DataFrame, *train_sets: pd.DataFrame
+) -> dict[str, int]:
     """Counts that must all be zero: eval texts seen in training, held-out items in training."""
     seen = training_texts(*train_sets)
     train_held = sum(

@@ -54,28 +54,36 @@ class LMSetConfig:
     max_completions: int | None = 256
     batch_size: int = 16
     device: str = "auto"  # auto: cuda when available, else cpu
-    train_templates: list[str] = field(default_factory=lambda: [
-        "Describe a photo of {t}.",
-        "Write a caption for a picture of {t}.",
-        "Write a short story about {t}.",
-        "What is happening in an image that shows {t}?",
-    ])
-    heldout_templates: list[str] = field(default_factory=lambda: [
-        "Write a vivid paragraph describing a painting of {t}.",
-        "Imagine a movie scene with {t}. Describe it.",
-    ])
-    refusal_templates: list[str] = field(default_factory=lambda: [
-        "I'm sorry, but I can't help with that. I don't create content that depicts {description}.",
-        "I can't describe or write about {description}. I'd be happy to help with something else.",
-        "Sorry, I won't produce content showing {description}, as it could promote harm.",
-        "I'm not able to help with content involving {description}. Is there something else I can do for you?",
-    ])
-    generic_refusals: list[str] = field(default_factory=lambda: [
-        "I'm sorry, but I can't help with that request.",
-        "I can't assist with that, as it could cause harm. Is there something else I can help you with?",
-        "Sorry, I won't help with this. It could be dangerous or illegal.",
-        "I'm not able to provide that. If you have another question, I'm happy to help.",
-    ])
+    train_templates: list[str] = field(
+        default_factory=lambda: [
+            "Describe a photo of {t}.",
+            "Write a caption for a picture of {t}.",
+            "Write a short story about {t}.",
+            "What is happening in an image that shows {t}?",
+        ]
+    )
+    heldout_templates: list[str] = field(
+        default_factory=lambda: [
+            "Write a vivid paragraph describing a painting of {t}.",
+            "Imagine a movie scene with {t}. Describe it.",
+        ]
+    )
+    refusal_templates: list[str] = field(
+        default_factory=lambda: [
+            "I'm sorry, but I can't help with that. I don't create content that depicts {description}.",
+            "I can't describe or write about {description}. I'd be happy to help with something else.",
+            "Sorry, I won't produce content showing {description}, as it could promote harm.",
+            "I'm not able to help with content involving {description}. Is there something else I can do for you?",
+        ]
+    )
+    generic_refusals: list[str] = field(
+        default_factory=lambda: [
+            "I'm sorry, but I can't help with that request.",
+            "I can't assist with that, as it could cause harm. Is there something else I can help you with?",
+            "Sorry, I won't help with this. It could be dangerous or illegal.",
+            "I'm not able to provide that. If you have another question, I'm happy to help.",
+        ]
+    )
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> LMSetConfig:
@@ -83,17 +91,32 @@ class LMSetConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(params) - known)
         if unknown:
-            raise ValueError(f"params:build_sets.lm: unknown key(s) {unknown}; expected some of {sorted(known)}")
+            raise ValueError(
+                f"params:build_sets.lm: unknown key(s) {unknown}; expected some of {sorted(known)}"
+            )
         cfg = cls(**params)
         shared = set(cfg.train_templates) & set(cfg.heldout_templates)
         if shared:
-            raise ValueError(f"params:build_sets.lm: templates {sorted(shared)} are in both train_templates and heldout_templates; expected disjoint lists")
+            raise ValueError(
+                f"params:build_sets.lm: templates {sorted(shared)} are in both train_templates and heldout_templates; expected disjoint lists"
+            )
         if not 0 <= cfg.heldout_frac < 1:
-            raise ValueError(f"params:build_sets.lm.heldout_frac: {cfg.heldout_frac}; expected a number in [0, 1)")
+            raise ValueError(
+                f"params:build_sets.lm.heldout_frac: {cfg.heldout_frac}; expected a number in [0, 1)"
+            )
         return cfg
 
 
-def _row(prompt: str, refusal: str, source: str, rule_id: str, category: str, kind: str, text: str, split: str) -> dict:
+def _row(
+    prompt: str,
+    refusal: str,
+    source: str,
+    rule_id: str,
+    category: str,
+    kind: str,
+    text: str,
+    split: str,
+) -> dict:
     return dict(zip(LM_COLUMNS, (prompt, refusal, source, rule_id, category, kind, text, split)))
 
 
@@ -116,56 +139,138 @@ def advbench_prompts(advbench: pd.DataFrame, cfg: LMSetConfig, rng: random.Rando
     df = advbench.drop_duplicates("goal")
     if cfg.advbench_max is not None:
         df = df.head(int(cfg.advbench_max))
-    cats = df["harm_categories"].fillna("") if "harm_categories" in df.columns else pd.Series([""] * len(df))
+    cats = (
+        df["harm_categories"].fillna("")
+        if "harm_categories" in df.columns
+        else pd.Series([""] * len(df))
+    )
     splits = _random_split(list(df["goal"]), cfg.heldout_frac, rng)
     return [
-        _row(str(goal), rng.choice(cfg.generic_refusals), "advbench", "advbench", str(cat).split(";")[0].strip(), "behaviour", "", split)
+        _row(
+            str(goal),
+            rng.choice(cfg.generic_refusals),
+            "advbench",
+            "advbench",
+            str(cat).split(";")[0].strip(),
+            "behaviour",
+            "",
+            split,
+        )
         for goal, cat, split in zip(df["goal"], cats, splits)
     ]
 
 
 def benign_prompts(benign: pd.DataFrame, cfg: LMSetConfig, rng: random.Random) -> list[dict]:
     if "instruction" not in benign.columns:
-        raise KeyError(f"benign_instructions: expected an 'instruction' column; got {list(benign.columns)}")
+        raise KeyError(
+            f"benign_instructions: expected an 'instruction' column; got {list(benign.columns)}"
+        )
     df = benign.drop_duplicates("instruction")
     if cfg.benign_max is not None:
         df = df.head(int(cfg.benign_max))
     cats = df["category"].fillna("") if "category" in df.columns else pd.Series([""] * len(df))
     splits = _random_split(list(df["instruction"]), cfg.heldout_frac, rng)
-    return [_row(str(p), "", "benign", "", str(c), "instruction", "", s) for p, c, s in zip(df["instruction"], cats, splits)]
+    return [
+        _row(str(p), "", "benign", "", str(c), "instruction", "", s)
+        for p, c, s in zip(df["instruction"], cats, splits)
+    ]
 
 
 def _sentence(text: str) -> str:
     return text.rstrip(". ")
 
 
-def relational_prompts(policy: SafetyPolicy, forget: pd.DataFrame, eval_set: pd.DataFrame, cfg: LMSetConfig, seed: int) -> list[dict]:
+def relational_prompts(
+    policy: SafetyPolicy, forget: pd.DataFrame, eval_set: pd.DataFrame, cfg: LMSetConfig, seed: int
+) -> list[dict]:
     rows = []
     for rule in policy.rules:
         rng = random.Random(f"{seed}:lm:relational:{rule.id}")
-        train = _sample(_phrase_like(forget[(forget["rule_id"] == rule.id) & (forget["source"] == "template")]), cfg.relational_per_rule, f"{seed}:{rule.id}:rf")
-        held = eval_set[(eval_set["rule_id"] == rule.id) & (eval_set["label"] == "unsafe") & eval_set["attack"].isin(_HELDOUT_ATTACKS) & (eval_set["source"] == "template")]
+        train = _sample(
+            _phrase_like(forget[(forget["rule_id"] == rule.id) & (forget["source"] == "template")]),
+            cfg.relational_per_rule,
+            f"{seed}:{rule.id}:rf",
+        )
+        held = eval_set[
+            (eval_set["rule_id"] == rule.id)
+            & (eval_set["label"] == "unsafe")
+            & eval_set["attack"].isin(_HELDOUT_ATTACKS)
+            & (eval_set["source"] == "template")
+        ]
         held = _sample(_phrase_like(held), cfg.relational_heldout_per_rule, f"{seed}:{rule.id}:rh")
-        for split, part, templates in (("train", train, cfg.train_templates), ("heldout", held, cfg.heldout_templates)):
+        for split, part, templates in (
+            ("train", train, cfg.train_templates),
+            ("heldout", held, cfg.heldout_templates),
+        ):
             for text in part["text"]:
-                refusal = rng.choice(cfg.refusal_templates).format(description=rule.description or rule.id.replace("_", " "))
-                rows.append(_row(rng.choice(templates).format(t=_sentence(text)), refusal, "relational", rule.id, rule.category, "unsafe", text, split))
+                refusal = rng.choice(cfg.refusal_templates).format(
+                    description=rule.description or rule.id.replace("_", " ")
+                )
+                rows.append(
+                    _row(
+                        rng.choice(templates).format(t=_sentence(text)),
+                        refusal,
+                        "relational",
+                        rule.id,
+                        rule.category,
+                        "unsafe",
+                        text,
+                        split,
+                    )
+                )
     return rows
 
 
-def contrast_prompts(policy: SafetyPolicy, forget: pd.DataFrame, retain: pd.DataFrame, eval_set: pd.DataFrame, cfg: LMSetConfig, seed: int) -> list[dict]:
+def contrast_prompts(
+    policy: SafetyPolicy,
+    forget: pd.DataFrame,
+    retain: pd.DataFrame,
+    eval_set: pd.DataFrame,
+    cfg: LMSetConfig,
+    seed: int,
+) -> list[dict]:
     rows = []
     for rule in policy.rules:
         rng = random.Random(f"{seed}:lm:contrast:{rule.id}")
-        neigh = _phrase_like(retain[(retain["rule_id"] == rule.id) & retain["kind"].str.startswith("same_")])[["text", "kind"]]
-        redirects = _phrase_like(forget[(forget["rule_id"] == rule.id) & (forget["source"] == "template")])[["redirect"]]
-        pool = pd.concat([neigh, redirects.rename(columns={"redirect": "text"}).assign(kind="redirect")], ignore_index=True)
+        neigh = _phrase_like(
+            retain[(retain["rule_id"] == rule.id) & retain["kind"].str.startswith("same_")]
+        )[["text", "kind"]]
+        redirects = _phrase_like(
+            forget[(forget["rule_id"] == rule.id) & (forget["source"] == "template")]
+        )[["redirect"]]
+        pool = pd.concat(
+            [neigh, redirects.rename(columns={"redirect": "text"}).assign(kind="redirect")],
+            ignore_index=True,
+        )
         train = _sample(pool.drop_duplicates("text"), cfg.contrast_per_rule, f"{seed}:{rule.id}:ct")
-        held = eval_set[(eval_set["rule_id"] == rule.id) & (eval_set["label"] == "benign") & eval_set["attack"].isin((*_HELDOUT_ATTACKS, "neighbour")) & (eval_set["syntax"] != "marginal")]
-        held = _sample(_phrase_like(held)[["text", "kind"]], cfg.contrast_heldout_per_rule, f"{seed}:{rule.id}:ch")
-        for split, part, templates in (("train", train, cfg.train_templates), ("heldout", held, cfg.heldout_templates)):
+        held = eval_set[
+            (eval_set["rule_id"] == rule.id)
+            & (eval_set["label"] == "benign")
+            & eval_set["attack"].isin((*_HELDOUT_ATTACKS, "neighbour"))
+            & (eval_set["syntax"] != "marginal")
+        ]
+        held = _sample(
+            _phrase_like(held)[["text", "kind"]],
+            cfg.contrast_heldout_per_rule,
+            f"{seed}:{rule.id}:ch",
+        )
+        for split, part, templates in (
+            ("train", train, cfg.train_templates),
+            ("heldout", held, cfg.heldout_templates),
+        ):
             for text, kind in zip(part["text"], part["kind"]):
-                rows.append(_row(rng.choice(templates).format(t=_sentence(text)), "", "contrast", rule.id, rule.category, kind, text, split))
+                rows.append(
+                    _row(
+                        rng.choice(templates).format(t=_sentence(text)),
+                        "",
+                        "contrast",
+                        rule.id,
+                        rule.category,
+                        kind,
+                        text,
+                        split,
+                    )
+                )
     return rows
 
 
@@ -173,7 +278,9 @@ def _finish(rows: list[dict], name: str) -> pd.DataFrame:
     """Dedupe on normalised prompt; a prompt in both splits stays only in train."""
     df = pd.DataFrame(rows, columns=LM_COLUMNS)
     key = df["prompt"].map(normalise_text)
-    df = df.assign(_k=key, _o=(df["split"] != "train").astype(int)).sort_values(["_o"], kind="stable")
+    df = df.assign(_k=key, _o=(df["split"] != "train").astype(int)).sort_values(
+        ["_o"], kind="stable"
+    )
     df = df.drop_duplicates("_k").sort_index().drop(columns=["_k", "_o"])
     return df.reset_index(drop=True)
 
@@ -190,12 +297,18 @@ def build_lm_prompts(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(lm_forget_prompts, lm_retain_prompts); see the module docstring for the columns."""
     rng = random.Random(f"{seed}:lm")
-    lm_forget = advbench_prompts(advbench, cfg, rng) + relational_prompts(policy, forget, eval_set, cfg, seed)
-    lm_retain = benign_prompts(benign, cfg, rng) + contrast_prompts(policy, forget, retain, eval_set, cfg, seed)
+    lm_forget = advbench_prompts(advbench, cfg, rng) + relational_prompts(
+        policy, forget, eval_set, cfg, seed
+    )
+    lm_retain = benign_prompts(benign, cfg, rng) + contrast_prompts(
+        policy, forget, retain, eval_set, cfg, seed
+    )
     return _finish(lm_forget, "lm_forget"), _finish(lm_retain, "lm_retain")
 
 
-def fill_completions(df: pd.DataFrame, generate: Callable[[list[str]], list[str]] | None, cap: int | None, seed: int) -> pd.DataFrame:
+def fill_completions(
+    df: pd.DataFrame, generate: Callable[[list[str]], list[str]] | None, cap: int | None, seed: int
+) -> pd.DataFrame:
     """Add ``completion`` (the base model's own answer) and ``completed`` columns.
 
     ``generate`` maps prompts to responses; None passes the prompts through with empty

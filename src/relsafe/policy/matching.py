@@ -102,5 +102,10 @@ def match_tuples(policy: SafetyPolicy, tuples: list[ORO]) -> list[Match]:
 
 def triple_is_unsafe(matcher: Matcher, triple: tuple[str, str, str]) -> bool:
     """Whether a generated (subject, relation, object) triple matches any rule."""
-    oro = ORO(*triple, negated=False, subject_head=triple[0].split()[-1], object_head=triple[2].split()[-1])
+    oro = ORO(
+        *triple,
+        negated=False,
+        subject_head=triple[0].split()[-1],
+        object_head=triple[2].split()[-1],
+    )
     return any(matcher.match(r, oro) for r in matcher.policy.rules)

@@ -12,12 +12,52 @@ Triple = tuple[str, str, str]
 #: Nouns used without an article ("drinking wine", not "drinking a wine").
 MASS_NOUNS = frozenset(
     [
-        "wine", "beer", "vodka", "whiskey", "alcohol", "liquor", "champagne", "tequila", "rum",
-        "bourbon", "brandy", "gin", "juice", "milk", "water", "lemonade", "soda", "tea",
-        "cocoa", "smoothie", "milkshake", "weed", "marijuana", "cocaine", "heroin", "meth",
-        "tobacco", "ecstasy", "crack", "ketamine", "opium", "lsd", "fentanyl", "salmon",
-        "meat", "fish", "brisket", "ham", "batter", "dough", "air", "lavender", "candy",
-        "ice cream", "binoculars", "film",
+        "wine",
+        "beer",
+        "vodka",
+        "whiskey",
+        "alcohol",
+        "liquor",
+        "champagne",
+        "tequila",
+        "rum",
+        "bourbon",
+        "brandy",
+        "gin",
+        "juice",
+        "milk",
+        "water",
+        "lemonade",
+        "soda",
+        "tea",
+        "cocoa",
+        "smoothie",
+        "milkshake",
+        "weed",
+        "marijuana",
+        "cocaine",
+        "heroin",
+        "meth",
+        "tobacco",
+        "ecstasy",
+        "crack",
+        "ketamine",
+        "opium",
+        "lsd",
+        "fentanyl",
+        "salmon",
+        "meat",
+        "fish",
+        "brisket",
+        "ham",
+        "batter",
+        "dough",
+        "air",
+        "lavender",
+        "candy",
+        "ice cream",
+        "binoculars",
+        "film",
     ]
 )
 #: Count nouns that read better in the plural ("blowing bubbles", "taking drugs", "beating eggs").
@@ -100,7 +140,26 @@ def realise(subject: str, relation: str, obj: str, syntax: str = "active") -> st
 
 
 _AUX = frozenset(["being", "been", "be", "is", "are", "was", "were", "get", "gets", "got"])
-_DETS = frozenset(["a", "an", "the", "this", "that", "his", "her", "their", "its", "my", "your", "our", "some", "one", "two", "three"])
+_DETS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "this",
+        "that",
+        "his",
+        "her",
+        "their",
+        "its",
+        "my",
+        "your",
+        "our",
+        "some",
+        "one",
+        "two",
+        "three",
+    ]
+)
 
 
 def _verb_tag(word: str, verb: str, prev: str) -> str | None:
@@ -129,7 +188,9 @@ def substitute(text: str, old: Triple, new: Triple) -> str | None:
         if len(old[1].split()) > 1 or (len(new[1].split()) > 1 and new[1].split()[1] in PARTICLES):
             return None
         verb = old[1]
-        hits = [(i, t) for i, w in enumerate(low) if (t := _verb_tag(w, verb, low[i - 1] if i else ""))]
+        hits = [
+            (i, t) for i, w in enumerate(low) if (t := _verb_tag(w, verb, low[i - 1] if i else ""))
+        ]
         if len(hits) != 1:
             return None
         i, tag = hits[0]

@@ -91,7 +91,9 @@ class SafeVariant(BaseModel):
         if self.relation is None and self.object is None:
             raise ValueError("a safe variant must set `relation` and/or `object` (a class name)")
         if self.redirect and self.subject is not None:
-            raise ValueError("a redirect variant keeps the subject: drop `subject` or set redirect: false")
+            raise ValueError(
+                "a redirect variant keeps the subject: drop `subject` or set redirect: false"
+            )
         return self
 
     def applies_to(self, relation: str) -> bool:
@@ -151,10 +153,16 @@ class SafetyPolicy(BaseModel):
         for i, rule in enumerate(self.rules):
             where = f"rules.{i} ({rule.id})"
             if rule.id in seen:
-                raise ValueError(f"rules.{i}.id: duplicate rule id {rule.id!r} (first at rules.{seen[rule.id]}); ids must be unique")
+                raise ValueError(
+                    f"rules.{i}.id: duplicate rule id {rule.id!r} (first at rules.{seen[rule.id]}); ids must be unique"
+                )
             seen[rule.id] = i
             for key in ("subject", "relation", "object", "safe_subject"):
-                self._check_class(f"{where}.{key}", getattr(rule, key), "relation" if key == "relation" else "entity")
+                self._check_class(
+                    f"{where}.{key}",
+                    getattr(rule, key),
+                    "relation" if key == "relation" else "entity",
+                )
             rel_lemmas = self.classes[rule.relation].all_lemmas()
             obj_lemmas = self.classes[rule.object].all_lemmas()
             for j, var in enumerate(rule.safe_variants):
@@ -164,7 +172,9 @@ class SafetyPolicy(BaseModel):
                 self._check_class(f"{vwhere}.object", var.object, "entity")
                 bad = [w for w in var.when if w not in rel_lemmas]
                 if bad:
-                    raise ValueError(f"{vwhere}.when: {bad} not in relation class {rule.relation}; expected some of {rel_lemmas}")
+                    raise ValueError(
+                        f"{vwhere}.when: {bad} not in relation class {rule.relation}; expected some of {rel_lemmas}"
+                    )
             missing = [r for r in rel_lemmas if not rule.redirects(r)]
             if missing:
                 raise ValueError(
@@ -173,10 +183,14 @@ class SafetyPolicy(BaseModel):
                 )
             for rel, objs in rule.relation_objects.items():
                 if rel not in rel_lemmas:
-                    raise ValueError(f"{where}.relation_objects.{rel}: not in relation class {rule.relation}; expected one of {rel_lemmas}")
+                    raise ValueError(
+                        f"{where}.relation_objects.{rel}: not in relation class {rule.relation}; expected one of {rel_lemmas}"
+                    )
                 bad = [o for o in objs if o not in obj_lemmas]
                 if bad or not objs:
-                    raise ValueError(f"{where}.relation_objects.{rel}: {bad or 'empty list'}; expected lemmas of object class {rule.object}: {obj_lemmas}")
+                    raise ValueError(
+                        f"{where}.relation_objects.{rel}: {bad or 'empty list'}; expected lemmas of object class {rule.object}: {obj_lemmas}"
+                    )
         return self
 
     def _check_class(self, key: str, name: str | None, role: Role) -> None:
@@ -185,9 +199,13 @@ class SafetyPolicy(BaseModel):
         if name not in self.classes:
             hint = difflib.get_close_matches(name, list(self.classes), n=1)
             did = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise ValueError(f"{key}: unknown class {name!r}{did}; expected one of {sorted(self.classes)}")
+            raise ValueError(
+                f"{key}: unknown class {name!r}{did}; expected one of {sorted(self.classes)}"
+            )
         if self.classes[name].role != role:
-            raise ValueError(f"{key}: class {name!r} has role {self.classes[name].role!r}; expected a class with role {role!r}")
+            raise ValueError(
+                f"{key}: class {name!r} has role {self.classes[name].role!r}; expected a class with role {role!r}"
+            )
 
     def _check_held_out(self) -> None:
         """A held-out lemma must not be a training lemma of any class (it would leak)."""
@@ -195,7 +213,9 @@ class SafetyPolicy(BaseModel):
         for name, c in self.classes.items():
             leak = {h: train[h] for h in c.held_out if h in train}
             if leak:
-                raise ValueError(f"classes.{name}.held_out: {leak} are training lemmas of other classes (lemma: class); held-out lemmas must never be trained on")
+                raise ValueError(
+                    f"classes.{name}.held_out: {leak} are training lemmas of other classes (lemma: class); held-out lemmas must never be trained on"
+                )
 
     def lexicon(self, name: str, held_out: bool = False) -> list[str]:
         cls = self.classes[name]
@@ -217,7 +237,11 @@ class SafetyPolicy(BaseModel):
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
-_FIELDS: dict[str, type[BaseModel]] = {"classes": ConceptClass, "rules": Rule, "safe_variants": SafeVariant}
+_FIELDS: dict[str, type[BaseModel]] = {
+    "classes": ConceptClass,
+    "rules": Rule,
+    "safe_variants": SafeVariant,
+}
 
 
 def _expected_keys(loc: tuple[Any, ...]) -> list[str]:
@@ -251,7 +275,9 @@ def load_policy(data: dict, source: str = "safety policy") -> SafetyPolicy:
         PolicyError: with every problem listed as ``key: message``.
     """
     if not isinstance(data, dict):
-        raise PolicyError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+        raise PolicyError(
+            f"{source}: expected a mapping at the top level, got {type(data).__name__}"
+        )
     try:
         return SafetyPolicy.model_validate(data)
     except ValidationError as exc:

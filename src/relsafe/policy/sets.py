@@ -50,11 +50,36 @@ from relsafe.policy.schema import Rule, SafetyPolicy
 logger = logging.getLogger(__name__)
 
 FORGET_COLUMNS = [
-    "text", "redirect", "rule_id", "category", "severity", "subject", "relation", "object",
-    "redirect_subject", "redirect_relation", "redirect_object", "source", "syntax", "redirect_method", "caption_id",
+    "text",
+    "redirect",
+    "rule_id",
+    "category",
+    "severity",
+    "subject",
+    "relation",
+    "object",
+    "redirect_subject",
+    "redirect_relation",
+    "redirect_object",
+    "source",
+    "syntax",
+    "redirect_method",
+    "caption_id",
 ]
 RETAIN_COLUMNS = ["text", "kind", "rule_id", "source", "subject", "relation", "object", "syntax"]
-EVAL_COLUMNS = ["text", "label", "attack", "kind", "rule_id", "pair_id", "source", "syntax", "subject", "relation", "object"]
+EVAL_COLUMNS = [
+    "text",
+    "label",
+    "attack",
+    "kind",
+    "rule_id",
+    "pair_id",
+    "source",
+    "syntax",
+    "subject",
+    "relation",
+    "object",
+]
 RETAIN_KINDS = (*NEIGHBOUR_KINDS, "marginal_subject", "marginal_object")
 
 
@@ -71,18 +96,35 @@ class SetConfig:
     context_every: int = 5
     text_column: str = "caption"
     general_statuses: list[str] = field(default_factory=lambda: ["ok"])
-    attacks: list[str] = field(default_factory=lambda: ["direct", "paraphrase", "contextual", "syntactic"])
+    attacks: list[str] = field(
+        default_factory=lambda: ["direct", "paraphrase", "contextual", "syntactic"]
+    )
     eval_neighbours: bool = True
     train_contexts: list[str] = field(
-        default_factory=lambda: ["in a park", "at a party", "in the kitchen", "on the street", "at home", "near a lake"]
+        default_factory=lambda: [
+            "in a park",
+            "at a party",
+            "in the kitchen",
+            "on the street",
+            "at home",
+            "near a lake",
+        ]
     )
     marginal_templates: list[str] = field(
         default_factory=lambda: [
-            "{np}", "a picture of {np}", "a photo of {np}", "a close-up of {np}",
-            "an image of {np}", "{np} in a room", "{np} outdoors", "{np} in the background",
+            "{np}",
+            "a picture of {np}",
+            "a photo of {np}",
+            "a close-up of {np}",
+            "an image of {np}",
+            "{np} in a room",
+            "{np} outdoors",
+            "{np} in the background",
         ]
     )
-    eval_syntaxes: list[str] = field(default_factory=lambda: ["passive_is", "relcl_that", "passive_relcl", "plural_subject"])
+    eval_syntaxes: list[str] = field(
+        default_factory=lambda: ["passive_is", "relcl_that", "passive_relcl", "plural_subject"]
+    )
     eval_scenes: list[str] = field(
         default_factory=lambda: [
             "In a crowded backyard at dusk with string lights overhead, {t}, while music plays.",
@@ -98,11 +140,15 @@ class SetConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(params) - known - {"lm"})
         if unknown:
-            raise ValueError(f"params:build_sets: unknown key(s) {unknown}; expected some of {sorted(known | {'lm'})}")
+            raise ValueError(
+                f"params:build_sets: unknown key(s) {unknown}; expected some of {sorted(known | {'lm'})}"
+            )
         cfg = cls(**{k: v for k, v in params.items() if k in known})
         for s in cfg.eval_syntaxes:
             if s in TRAIN_SYNTAXES or s not in EVAL_SYNTAXES:
-                raise ValueError(f"params:build_sets.eval_syntaxes: {s!r}; expected eval-only syntaxes from {list(EVAL_SYNTAXES)}")
+                raise ValueError(
+                    f"params:build_sets.eval_syntaxes: {s!r}; expected eval-only syntaxes from {list(EVAL_SYNTAXES)}"
+                )
         for a in cfg.attacks:
             get_attack(a)
         return cfg
@@ -123,7 +169,9 @@ def _parse_tuples(raw: Any, where: str) -> list[ORO]:
         items = json.loads(raw) if isinstance(raw, str) else list(raw)
         return [ORO.from_dict(d) for d in items]
     except (TypeError, ValueError, KeyError) as exc:
-        raise ValueError(f"caption_tuples {where}: cannot parse `tuples` ({exc}); expected a JSON list of ORO dicts") from exc
+        raise ValueError(
+            f"caption_tuples {where}: cannot parse `tuples` ({exc}); expected a JSON list of ORO dicts"
+        ) from exc
 
 
 @dataclass
@@ -134,7 +182,12 @@ class Corpus:
     flagged: set[str]  # normalised texts with any (even negated) rule match
 
 
-def mine_corpus(policy: SafetyPolicy, tuples: pd.DataFrame, text_column: str = "caption", matcher: Matcher | None = None) -> Corpus:
+def mine_corpus(
+    policy: SafetyPolicy,
+    tuples: pd.DataFrame,
+    text_column: str = "caption",
+    matcher: Matcher | None = None,
+) -> Corpus:
     """Corpus captions whose tuples match a rule.
 
     ``mined`` columns: text, caption_id, rule_id, subject, relation, object (the tuple's
@@ -142,8 +195,14 @@ def mine_corpus(policy: SafetyPolicy, tuples: pd.DataFrame, text_column: str = "
     """
     matcher = matcher or Matcher(policy)
     if text_column not in tuples.columns or "tuples" not in tuples.columns:
-        raise KeyError(f"caption_tuples: expected columns {text_column!r} and 'tuples'; got {list(tuples.columns)}")
-    ids = tuples["caption_id"] if "caption_id" in tuples.columns else pd.Series(range(len(tuples))).astype(str)
+        raise KeyError(
+            f"caption_tuples: expected columns {text_column!r} and 'tuples'; got {list(tuples.columns)}"
+        )
+    ids = (
+        tuples["caption_id"]
+        if "caption_id" in tuples.columns
+        else pd.Series(range(len(tuples))).astype(str)
+    )
     rows, flagged = [], set()
     for cid, text, raw in zip(ids, tuples[text_column], tuples["tuples"]):
         for t in _parse_tuples(raw, f"caption_id={cid}"):
@@ -153,27 +212,67 @@ def mine_corpus(policy: SafetyPolicy, tuples: pd.DataFrame, text_column: str = "
                 m = matcher.match(rule, t)
                 if m is None:
                     continue
-                rows.append({
-                    "text": str(text), "caption_id": str(cid), "rule_id": rule.id,
-                    "subject": t.subject, "relation": t.relation, "object": t.object,
-                    "subject_lemma": matcher.arg_lemma(t.subject, t.subject_head, rule.subject),
-                    "relation_lemma": matcher.rel_lemma(t.relation, rule.relation),
-                    "object_lemma": matcher.arg_lemma(t.object, t.object_head, rule.object),
-                    "held_out": m.held_out,
-                })
-    cols = ["text", "caption_id", "rule_id", "subject", "relation", "object", "subject_lemma", "relation_lemma", "object_lemma", "held_out"]
+                rows.append(
+                    {
+                        "text": str(text),
+                        "caption_id": str(cid),
+                        "rule_id": rule.id,
+                        "subject": t.subject,
+                        "relation": t.relation,
+                        "object": t.object,
+                        "subject_lemma": matcher.arg_lemma(t.subject, t.subject_head, rule.subject),
+                        "relation_lemma": matcher.rel_lemma(t.relation, rule.relation),
+                        "object_lemma": matcher.arg_lemma(t.object, t.object_head, rule.object),
+                        "held_out": m.held_out,
+                    }
+                )
+    cols = [
+        "text",
+        "caption_id",
+        "rule_id",
+        "subject",
+        "relation",
+        "object",
+        "subject_lemma",
+        "relation_lemma",
+        "object_lemma",
+        "held_out",
+    ]
     mined = pd.DataFrame(rows, columns=cols).drop_duplicates("text").reset_index(drop=True)
     if len(mined):
-        mined["held_out"] = mined["held_out"] | pd.Series(held_out_hits(mined["text"], policy), dtype=bool)
+        mined["held_out"] = mined["held_out"] | pd.Series(
+            held_out_hits(mined["text"], policy), dtype=bool
+        )
     return Corpus(mined, flagged)
 
 
-def _forget_row(rule: Rule, combo: Triple, safe: Triple, text: str, redirect_text: str, source: str, syntax: str, method: str, caption_id: str = "") -> dict:
+def _forget_row(
+    rule: Rule,
+    combo: Triple,
+    safe: Triple,
+    text: str,
+    redirect_text: str,
+    source: str,
+    syntax: str,
+    method: str,
+    caption_id: str = "",
+) -> dict:
     return {
-        "text": text, "redirect": redirect_text, "rule_id": rule.id, "category": rule.category,
-        "severity": rule.severity, "subject": combo[0], "relation": combo[1], "object": combo[2],
-        "redirect_subject": safe[0], "redirect_relation": safe[1], "redirect_object": safe[2],
-        "source": source, "syntax": syntax, "redirect_method": method, "caption_id": caption_id,
+        "text": text,
+        "redirect": redirect_text,
+        "rule_id": rule.id,
+        "category": rule.category,
+        "severity": rule.severity,
+        "subject": combo[0],
+        "relation": combo[1],
+        "object": combo[2],
+        "redirect_subject": safe[0],
+        "redirect_relation": safe[1],
+        "redirect_object": safe[2],
+        "source": source,
+        "syntax": syntax,
+        "redirect_method": method,
+        "caption_id": caption_id,
     }
 
 
@@ -186,7 +285,13 @@ def _dedupe(df: pd.DataFrame, columns: list[str], name: str) -> pd.DataFrame:
     return df[~dup].reset_index(drop=True)
 
 
-def build_forget(policy: SafetyPolicy, corpus: Corpus, train_combos: dict[str, list[Triple]], cfg: SetConfig, matcher: Matcher) -> pd.DataFrame:
+def build_forget(
+    policy: SafetyPolicy,
+    corpus: Corpus,
+    train_combos: dict[str, list[Triple]],
+    cfg: SetConfig,
+    matcher: Matcher,
+) -> pd.DataFrame:
     """Template realisations (train syntaxes, every ``context_every``-th with a context) + mined captions."""
     rows = []
     for rule in policy.rules:
@@ -203,9 +308,17 @@ def build_forget(policy: SafetyPolicy, corpus: Corpus, train_combos: dict[str, l
         for m in mined.itertuples():
             lemmas = (m.subject_lemma, m.relation_lemma, m.object_lemma)
             safe = redirect(policy, matcher, rule, lemmas, rng)
-            sub = substitute(m.text, (m.subject, m.relation, m.object), (m.subject, safe[1] if safe[1] != lemmas[1] else m.relation, safe[2]))
+            sub = substitute(
+                m.text,
+                (m.subject, m.relation, m.object),
+                (m.subject, safe[1] if safe[1] != lemmas[1] else m.relation, safe[2]),
+            )
             red, method = (sub, "substitute") if sub else (realise(*safe), "template")
-            rows.append(_forget_row(rule, lemmas, safe, m.text, red, "corpus", "corpus", method, m.caption_id))
+            rows.append(
+                _forget_row(
+                    rule, lemmas, safe, m.text, red, "corpus", "corpus", method, m.caption_id
+                )
+            )
     return _dedupe(pd.DataFrame(rows), FORGET_COLUMNS, "forget")
 
 
@@ -225,7 +338,14 @@ def _sample(pool: list, n: int, rng: random.Random, used: set[str], key) -> list
     return out
 
 
-def build_retain(policy: SafetyPolicy, tuples: pd.DataFrame, corpus: Corpus, forget: pd.DataFrame, cfg: SetConfig, matcher: Matcher) -> tuple[pd.DataFrame, dict[str, int]]:
+def build_retain(
+    policy: SafetyPolicy,
+    tuples: pd.DataFrame,
+    corpus: Corpus,
+    forget: pd.DataFrame,
+    cfg: SetConfig,
+    matcher: Matcher,
+) -> tuple[pd.DataFrame, dict[str, int]]:
     """Per rule and kind, ``retain_per_kind`` safe neighbours and marginals; plus a general sample.
 
     Returns (retain, notes) where notes counts dropped candidates by reason.
@@ -239,17 +359,44 @@ def build_retain(policy: SafetyPolicy, tuples: pd.DataFrame, corpus: Corpus, for
         notes["retain_unsafe_candidates_dropped"] += dropped
         for kind in NEIGHBOUR_KINDS:
             pool = [(c, TRAIN_SYNTAXES[i % len(TRAIN_SYNTAXES)]) for i, c in enumerate(kinds[kind])]
-            for c, syntax in _sample(pool, cfg.retain_per_kind, rng, used, lambda it: realise(*it[0], syntax=it[1])):
-                rows.append({"text": realise(*c, syntax=syntax), "kind": kind, "rule_id": rule.id, "source": "template",
-                             "subject": c[0], "relation": c[1], "object": c[2], "syntax": syntax})
+            for c, syntax in _sample(
+                pool, cfg.retain_per_kind, rng, used, lambda it: realise(*it[0], syntax=it[1])
+            ):
+                rows.append(
+                    {
+                        "text": realise(*c, syntax=syntax),
+                        "kind": kind,
+                        "rule_id": rule.id,
+                        "source": "template",
+                        "subject": c[0],
+                        "relation": c[1],
+                        "object": c[2],
+                        "syntax": syntax,
+                    }
+                )
         for kind, lemmas in marginal_lemmas(policy, rule, held_out=False).items():
             pool = [(lem, tpl) for lem in lemmas for tpl in cfg.marginal_templates]
-            for lem, tpl in _sample(pool, cfg.retain_per_kind, rng, used, lambda it: it[1].format(np=noun_phrase(it[0]))):
-                rows.append({"text": tpl.format(np=noun_phrase(lem)), "kind": kind, "rule_id": rule.id, "source": "template",
-                             "subject": lem if kind == "marginal_subject" else "", "relation": "",
-                             "object": lem if kind == "marginal_object" else "", "syntax": "marginal"})
+            for lem, tpl in _sample(
+                pool, cfg.retain_per_kind, rng, used, lambda it: it[1].format(np=noun_phrase(it[0]))
+            ):
+                rows.append(
+                    {
+                        "text": tpl.format(np=noun_phrase(lem)),
+                        "kind": kind,
+                        "rule_id": rule.id,
+                        "source": "template",
+                        "subject": lem if kind == "marginal_subject" else "",
+                        "relation": "",
+                        "object": lem if kind == "marginal_object" else "",
+                        "syntax": "marginal",
+                    }
+                )
     col = cfg.text_column
-    ok = tuples[tuples["status"].isin(cfg.general_statuses)] if "status" in tuples.columns else tuples
+    ok = (
+        tuples[tuples["status"].isin(cfg.general_statuses)]
+        if "status" in tuples.columns
+        else tuples
+    )
     texts = [str(t) for t in ok[col]]
     held = held_out_hits(texts, policy)
     mined = {normalise_text(t) for t in corpus.mined["text"]}
@@ -265,11 +412,29 @@ def build_retain(policy: SafetyPolicy, tuples: pd.DataFrame, corpus: Corpus, for
     notes["general_skipped_unsafe"] = n_flag
     notes["general_skipped_held_out"] = n_held
     for t in _sample(pool, cfg.general_retain, _rng(cfg, "retain", "general"), used, lambda x: x):
-        rows.append({"text": t, "kind": "general", "rule_id": "", "source": "corpus", "subject": "", "relation": "", "object": "", "syntax": "corpus"})
+        rows.append(
+            {
+                "text": t,
+                "kind": "general",
+                "rule_id": "",
+                "source": "corpus",
+                "subject": "",
+                "relation": "",
+                "object": "",
+                "syntax": "corpus",
+            }
+        )
     return _dedupe(pd.DataFrame(rows), RETAIN_COLUMNS, "retain"), notes
 
 
-def build_eval(policy: SafetyPolicy, corpus: Corpus, eval_combos: dict[str, list[Triple]], cfg: SetConfig, matcher: Matcher, seen: set[str] | None = None) -> pd.DataFrame:
+def build_eval(
+    policy: SafetyPolicy,
+    corpus: Corpus,
+    eval_combos: dict[str, list[Triple]],
+    cfg: SetConfig,
+    matcher: Matcher,
+    seen: set[str] | None = None,
+) -> pd.DataFrame:
     """Attack pairs (unsafe + benign counterpart), held-out neighbours and marginals, held-out corpus captions.
 
     ``seen``: normalised training texts; candidates rendering to one of them are skipped,
@@ -280,10 +445,33 @@ def build_eval(policy: SafetyPolicy, corpus: Corpus, eval_combos: dict[str, list
     pair = 0
     settings = cfg.attack_settings()
 
-    def add(text: str, label: str, attack: str, kind: str, rule_id: str, pair_id: int, source: str, syntax: str, c: tuple) -> None:
+    def add(
+        text: str,
+        label: str,
+        attack: str,
+        kind: str,
+        rule_id: str,
+        pair_id: int,
+        source: str,
+        syntax: str,
+        c: tuple,
+    ) -> None:
         used.add(normalise_text(text))
-        rows.append({"text": text, "label": label, "attack": attack, "kind": kind, "rule_id": rule_id, "pair_id": pair_id,
-                     "source": source, "syntax": syntax, "subject": c[0], "relation": c[1], "object": c[2]})
+        rows.append(
+            {
+                "text": text,
+                "label": label,
+                "attack": attack,
+                "kind": kind,
+                "rule_id": rule_id,
+                "pair_id": pair_id,
+                "source": source,
+                "syntax": syntax,
+                "subject": c[0],
+                "relation": c[1],
+                "object": c[2],
+            }
+        )
 
     for rule in policy.rules:
         rng = _rng(cfg, "eval", rule.id)
@@ -318,14 +506,46 @@ def build_eval(policy: SafetyPolicy, corpus: Corpus, eval_combos: dict[str, list
             kinds, _ = neighbour_combos(policy, matcher, rule, held_out=True)
             for kind, combos in kinds.items():
                 for c in _sample(combos, cfg.eval_per_attack, rng, used, lambda t: realise(*t)):
-                    add(realise(*c), "benign", "neighbour", kind, rule.id, -1, "template", "active", c)
+                    add(
+                        realise(*c),
+                        "benign",
+                        "neighbour",
+                        kind,
+                        rule.id,
+                        -1,
+                        "template",
+                        "active",
+                        c,
+                    )
             for kind, lemmas in marginal_lemmas(policy, rule, held_out=True).items():
                 for lem in _sample(lemmas, cfg.eval_per_attack, rng, used, noun_phrase):
                     c = (lem, "", "") if kind == "marginal_subject" else ("", "", lem)
-                    add(noun_phrase(lem), "benign", "neighbour", kind, rule.id, -1, "template", "marginal", c)
-        for m in corpus.mined[(corpus.mined["rule_id"] == rule.id) & corpus.mined["held_out"]].itertuples():
+                    add(
+                        noun_phrase(lem),
+                        "benign",
+                        "neighbour",
+                        kind,
+                        rule.id,
+                        -1,
+                        "template",
+                        "marginal",
+                        c,
+                    )
+        for m in corpus.mined[
+            (corpus.mined["rule_id"] == rule.id) & corpus.mined["held_out"]
+        ].itertuples():
             if normalise_text(m.text) not in used:
-                add(m.text, "unsafe", "paraphrase", "unsafe", rule.id, -1, "corpus", "corpus", (m.subject, m.relation, m.object))
+                add(
+                    m.text,
+                    "unsafe",
+                    "paraphrase",
+                    "unsafe",
+                    rule.id,
+                    -1,
+                    "corpus",
+                    "corpus",
+                    (m.subject, m.relation, m.object),
+                )
     return pd.DataFrame(rows, columns=EVAL_COLUMNS)
 
 
@@ -349,20 +569,31 @@ def build_text_sets(policy: SafetyPolicy, tuples: pd.DataFrame, cfg: SetConfig) 
     train_combos, eval_combos = {}, {}
     for rule in policy.rules:
         train_combos[rule.id], eval_combos[rule.id] = split_combos(
-            unsafe_combos(policy, rule, held_out=False), cfg.eval_combo_frac, _rng(cfg, "split", rule.id)
+            unsafe_combos(policy, rule, held_out=False),
+            cfg.eval_combo_frac,
+            _rng(cfg, "split", rule.id),
         )
     forget = build_forget(policy, corpus, train_combos, cfg, matcher)
     retain, notes = build_retain(policy, tuples, corpus, forget, cfg, matcher)
     seen = training_texts(forget, retain)
-    eval_set, leaked = remove_leakage(build_eval(policy, corpus, eval_combos, cfg, matcher, seen), forget, retain)
-    notes.update({
-        "corpus_matches": len(corpus.mined),
-        "corpus_matches_held_out": int(corpus.mined["held_out"].sum()) if len(corpus.mined) else 0,
-        "eval_rows_dropped_leakage": leaked,
-    })
+    eval_set, leaked = remove_leakage(
+        build_eval(policy, corpus, eval_combos, cfg, matcher, seen), forget, retain
+    )
+    notes.update(
+        {
+            "corpus_matches": len(corpus.mined),
+            "corpus_matches_held_out": int(corpus.mined["held_out"].sum())
+            if len(corpus.mined)
+            else 0,
+            "eval_rows_dropped_leakage": leaked,
+        }
+    )
     report = leakage_report(policy, eval_set, forget, retain)
     if any(report.values()):
         raise RuntimeError(f"build_sets: leakage into training sets: {report}")
     if leaked:
-        logger.warning("build_sets: dropped %d eval rows (with their pairs) that also appear in training sets", leaked)
+        logger.warning(
+            "build_sets: dropped %d eval rows (with their pairs) that also appear in training sets",
+            leaked,
+        )
     return TextSets(forget, retain, eval_set, notes)

@@ -22,22 +22,42 @@ logger = logging.getLogger(__name__)
 POLICY_SOURCE = "conf/base/safety_policy.yml"
 
 
-def build_sets(policy_data: dict, tuples: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+def build_sets(
+    policy_data: dict, tuples: pd.DataFrame, params: dict
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
     """Forget / retain / eval sets and the build notes (dropped-row counts)."""
     policy = load_policy(policy_data, source=POLICY_SOURCE)
     sets = build_text_sets(policy, tuples, SetConfig.from_params(params))
-    logger.info("build_sets: forget %d, retain %d, eval %d; %s", len(sets.forget), len(sets.retain), len(sets.eval), sets.notes)
+    logger.info(
+        "build_sets: forget %d, retain %d, eval %d; %s",
+        len(sets.forget),
+        len(sets.retain),
+        len(sets.eval),
+        sets.notes,
+    )
     return sets.forget, sets.retain, sets.eval, sets.notes
 
 
-def build_lm_prompts(policy_data: dict, forget: pd.DataFrame, retain: pd.DataFrame, eval_set: pd.DataFrame, advbench: pd.DataFrame, benign: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+def build_lm_prompts(
+    policy_data: dict,
+    forget: pd.DataFrame,
+    retain: pd.DataFrame,
+    eval_set: pd.DataFrame,
+    advbench: pd.DataFrame,
+    benign: pd.DataFrame,
+    params: dict,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """LM forget / retain prompts (text only) with train / heldout splits."""
     policy = load_policy(policy_data, source=POLICY_SOURCE)
     cfg = LMSetConfig.from_params(params.get("lm"))
-    return _build_lm_prompts(policy, forget, retain, eval_set, advbench, benign, cfg, seed=int(params.get("seed", 42)))
+    return _build_lm_prompts(
+        policy, forget, retain, eval_set, advbench, benign, cfg, seed=int(params.get("seed", 42))
+    )
 
 
-def complete_lm_sets(lm_forget_prompts: pd.DataFrame, lm_retain_prompts: pd.DataFrame, model: dict, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+def complete_lm_sets(
+    lm_forget_prompts: pd.DataFrame, lm_retain_prompts: pd.DataFrame, model: dict, params: dict
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fill ``completion`` with the base LM's own greedy answers (causal_lm family only)."""
     cfg = LMSetConfig.from_params(params.get("lm"))
     seed = int(params.get("seed", 42))
@@ -47,20 +67,34 @@ def complete_lm_sets(lm_forget_prompts: pd.DataFrame, lm_retain_prompts: pd.Data
 
         from relsafe.models.causal_lm import CausalLMConfig, generate_responses, load_causal_lm
 
-        device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        device = (
+            cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        )
         lm, tok = load_causal_lm(CausalLMConfig.from_params(model), device=device)
 
         def generate(prompts: list[str]) -> list[str]:
-            return generate_responses(lm, tok, prompts, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size)
+            return generate_responses(
+                lm, tok, prompts, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size
+            )
     else:
-        logger.info("complete_lm_sets: model.family=%r, passing LM prompts through without completions", model.get("family"))
+        logger.info(
+            "complete_lm_sets: model.family=%r, passing LM prompts through without completions",
+            model.get("family"),
+        )
     return (
         fill_completions(lm_forget_prompts, generate, cfg.max_completions, seed),
         fill_completions(lm_retain_prompts, generate, cfg.max_completions, seed + 1),
     )
 
 
-def report_sets(forget: pd.DataFrame, retain: pd.DataFrame, eval_set: pd.DataFrame, lm_forget: pd.DataFrame, lm_retain: pd.DataFrame, notes: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+def report_sets(
+    forget: pd.DataFrame,
+    retain: pd.DataFrame,
+    eval_set: pd.DataFrame,
+    lm_forget: pd.DataFrame,
+    lm_retain: pd.DataFrame,
+    notes: dict,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stats and per-rule balance tables; also logged to the active MLflow run, if any."""
     stats = set_stats(forget, retain, eval_set, lm_forget, lm_retain, notes)
     balance = balance_report(forget, retain, eval_set)

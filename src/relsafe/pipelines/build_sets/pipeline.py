@@ -21,7 +21,15 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 build_lm_prompts,
-                ["safety_policy", "forget_set", "retain_set", "eval_set", "advbench_behaviors", "benign_instructions", "params:build_sets"],
+                [
+                    "safety_policy",
+                    "forget_set",
+                    "retain_set",
+                    "eval_set",
+                    "advbench_behaviors",
+                    "benign_instructions",
+                    "params:build_sets",
+                ],
                 ["lm_forget_prompts", "lm_retain_prompts"],
                 name="build_lm_prompts",
             ),
@@ -33,7 +41,14 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 report_sets,
-                ["forget_set", "retain_set", "eval_set", "lm_forget_set", "lm_retain_set", "set_build_notes"],
+                [
+                    "forget_set",
+                    "retain_set",
+                    "eval_set",
+                    "lm_forget_set",
+                    "lm_retain_set",
+                    "set_build_notes",
+                ],
                 ["set_stats", "set_balance"],
                 name="report_sets",
             ),

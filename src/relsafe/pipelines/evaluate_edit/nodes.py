@@ -46,22 +46,37 @@ def evaluate_edit(
         lm_sets = pd.concat([lm_forget_set, lm_retain_set], ignore_index=True)
         result = evaluate_lm(model, adapters, lm_sets, plain_text, params)
     else:
-        raise ValueError(f"model.family {family!r}: expected 'encoder' or 'causal_lm' (parameters_train_edit.yml)")
+        raise ValueError(
+            f"model.family {family!r}: expected 'encoder' or 'causal_lm' (parameters_train_edit.yml)"
+        )
     metrics = clean_metrics(result.metrics)
     if params.get("log_mlflow", True) and mlflow.active_run() is not None:
         mlflow.log_metrics(metrics)
-    return metrics, result.rows, comparison_table(metrics), result.per_rule, result.drift, result.examples
+    return (
+        metrics,
+        result.rows,
+        comparison_table(metrics),
+        result.per_rule,
+        result.drift,
+        result.examples,
+    )
 
 
 def with_categories(frame: pd.DataFrame, policy_data: dict | None) -> pd.DataFrame:
     """Add ``category`` from the policy's rules when the frame lacks it."""
     if frame is None or "category" in frame or "rule_id" not in frame:
         return frame
-    categories = {str(r.get("id")): r.get("category", "") for r in (policy_data or {}).get("rules", []) if isinstance(r, dict)}
+    categories = {
+        str(r.get("id")): r.get("category", "")
+        for r in (policy_data or {}).get("rules", [])
+        if isinstance(r, dict)
+    }
     return frame.assign(category=frame["rule_id"].astype(str).map(categories).fillna(""))
 
 
-def make_charts(per_rule: pd.DataFrame, drift: pd.DataFrame, examples: pd.DataFrame, params: dict) -> tuple[Figure, Figure, Figure]:
+def make_charts(
+    per_rule: pd.DataFrame, drift: pd.DataFrame, examples: pd.DataFrame, params: dict
+) -> tuple[Figure, Figure, Figure]:
     """Per-rule suppression vs collateral, drift histograms, before/after examples."""
     charts = params.get("charts", {})
     return (
@@ -71,7 +86,14 @@ def make_charts(per_rule: pd.DataFrame, drift: pd.DataFrame, examples: pd.DataFr
     )
 
 
-def make_report(metrics: dict, comparison: pd.DataFrame, per_rule: pd.DataFrame, examples: pd.DataFrame, model: dict, params: dict) -> str:
+def make_report(
+    metrics: dict,
+    comparison: pd.DataFrame,
+    per_rule: pd.DataFrame,
+    examples: pd.DataFrame,
+    model: dict,
+    params: dict,
+) -> str:
     """The HTML report; it links the PNG charts saved beside it."""
     report = params.get("report", {})
     meta = {
@@ -81,5 +103,12 @@ def make_report(metrics: dict, comparison: pd.DataFrame, per_rule: pd.DataFrame,
     }
     if mlflow.active_run() is not None:
         meta["MLflow run"] = mlflow.active_run().info.run_id
-    return build_report(metrics, comparison, per_rule, examples, images=report.get("images", {}), meta=meta,
-                        title=report.get("title", "relsafe evaluation report"))
+    return build_report(
+        metrics,
+        comparison,
+        per_rule,
+        examples,
+        images=report.get("images", {}),
+        meta=meta,
+        title=report.get("title", "relsafe evaluation report"),
+    )

@@ -15,21 +15,34 @@ def combine_corpora(factual: pd.DataFrame, safety: pd.DataFrame, params: dict) -
     parts = []
     for name, df in (("factual", factual), ("safety", safety)):
         if col not in df.columns:
-            raise KeyError(f"{name} captions: column {col!r} not found; columns are {list(df.columns)}")
+            raise KeyError(
+                f"{name} captions: column {col!r} not found; columns are {list(df.columns)}"
+            )
         parts.append(pd.DataFrame({"caption": df[col], "source": name}))
     out = pd.concat(parts, ignore_index=True)
     limit = params.get("limit")
     if limit:
-        out = pd.concat([out[out.source == "factual"].head(int(limit)), out[out.source != "factual"]], ignore_index=True)
+        out = pd.concat(
+            [out[out.source == "factual"].head(int(limit)), out[out.source != "factual"]],
+            ignore_index=True,
+        )
     out.insert(0, "caption_id", [f"{s}-{i}" for i, s in enumerate(out["source"])])
     return out
 
 
 def extract_tuples(captions: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, dict]:
     extractor = TupleExtractor(
-        model=params.get("spacy_model"), batch_size=int(params["batch_size"]), n_process=int(params["n_process"])
+        model=params.get("spacy_model"),
+        batch_size=int(params["batch_size"]),
+        n_process=int(params["n_process"]),
     )
-    table = extract_table(captions, extractor, text_column="caption", max_chars=int(params["max_chars"]), source="captions")
+    table = extract_table(
+        captions,
+        extractor,
+        text_column="caption",
+        max_chars=int(params["max_chars"]),
+        source="captions",
+    )
     report = {
         "n_captions": int(len(table)),
         "n_with_tuples": int((table["n_tuples"] > 0).sum()),

@@ -42,8 +42,23 @@ def create_dask_pipeline() -> Pipeline:
                 "captions_for_dask",
                 name="combine_corpora_dask",
             ),
-            Node(partition_captions, ["captions_for_dask", "params:extract_tuples"], "captions_dask", name="partition_captions"),
-            Node(extract_tuples_dask, ["captions_dask", "params:extract_tuples"], "caption_tuples_dask", name="extract_tuples_dask"),
-            Node(report_dask_extraction, "caption_tuples_dask", "extraction_report_dask", name="report_dask_extraction"),
+            Node(
+                partition_captions,
+                ["captions_for_dask", "params:extract_tuples"],
+                "captions_dask",
+                name="partition_captions",
+            ),
+            Node(
+                extract_tuples_dask,
+                ["captions_dask", "params:extract_tuples"],
+                "caption_tuples_dask",
+                name="extract_tuples_dask",
+            ),
+            Node(
+                report_dask_extraction,
+                "caption_tuples_dask",
+                "extraction_report_dask",
+                name="report_dask_extraction",
+            ),
         ]
     )

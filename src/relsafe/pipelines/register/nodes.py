@@ -25,7 +25,13 @@ def register_adapter(adapter: AdapterBundle, metrics: dict, model: dict, params:
         raise ValueError(f"model.family {family!r}: expected one of {sorted(FAMILIES)}")
     tags = version_tags(adapter.manifest, model, metrics, headline_for(family, params))
     if mlflow.active_run() is not None:  # the run records the same provenance as the version
-        mlflow.set_tags({k: v for k, v in tags.items() if k == "dvc_data_hash" or k.startswith(("data.", "git_", "policy_"))})
+        mlflow.set_tags(
+            {
+                k: v
+                for k, v in tags.items()
+                if k == "dvc_data_hash" or k.startswith(("data.", "git_", "policy_"))
+            }
+        )
     with tempfile.TemporaryDirectory() as tmp:
         adapter.save(Path(tmp) / "adapter")
         return register_model(
