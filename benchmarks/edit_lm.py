@@ -37,11 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from edit_encoder import load_params  # noqa: E402
 
 
-def lm_sets(params: dict, rebuild: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
-    paths = [
-        ROOT / "data/05_model_input/lm_forget_set.parquet",
-        ROOT / "data/05_model_input/lm_retain_set.parquet",
-    ]
+def lm_sets(
+    params: dict, rebuild: bool, sets_dir: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The LM forget/retain sets: read from ``sets_dir`` (default the catalog folder), or
+    built here with the project code (base-model completions included) and saved there."""
+    folder = Path(sets_dir) if sets_dir else ROOT / "data/05_model_input"
+    paths = [folder / "lm_forget_set.parquet", folder / "lm_retain_set.parquet"]
     if not rebuild and all(p.exists() for p in paths):
         forget, retain = (pd.read_parquet(p) for p in paths)
         if forget["completion"].fillna("").str.strip().ne("").any():
@@ -83,9 +85,16 @@ def lm_sets(params: dict, rebuild: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
             model, tok, prompts, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size
         )
 
-    return fill_completions(forget, gen, cfg.max_completions, seed), fill_completions(
-        retain, gen, cfg.max_completions, seed + 1
-    )
+    forget = fill_completions(forget, gen, cfg.max_completions, seed)
+    retain = fill_completions(retain, gen, cfg.max_completions, seed + 1)
+    if sets_dir:  # completions are the slow part: keep them for the next run
+        folder.mkdir(parents=True, exist_ok=True)
+        for frame, path in zip((forget, retain), paths):
+            tmp = path.with_suffix(".tmp")
+            frame.to_parquet(tmp)
+            tmp.replace(path)
+        print(f"sets saved to {folder}")
+    return forget, retain
 
 
 def main() -> None:

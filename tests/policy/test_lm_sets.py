@@ -105,6 +105,7 @@ def test_fill_completions_cap_and_passthrough(lm_sets):
     out = fill_completions(retain, gen, cap=5, seed=0)
     assert calls == [5] and out["completed"].sum() == 5 and len(out) == len(retain)
     assert out.loc[~out["completed"], "completion"].eq("").all()
+    assert out.loc[out["completed"], "split"].eq("train").all()  # held-out rows never trained on
     passthrough = fill_completions(retain, None, cap=5, seed=0)
     assert passthrough["completion"].eq("").all() and not passthrough["completed"].any()
 

@@ -314,14 +314,18 @@ def fill_completions(
     ``generate`` maps prompts to responses; None passes the prompts through with empty
     completions (the encoder family). At most ``cap`` rows, a seeded random subset (in
     expectation proportional across sources and splits), get a completion; the others keep
-    an empty one and ``completed=False``.
+    an empty one and ``completed=False``. Only ``split == "train"`` rows are completed when
+    the frame has a split column: held-out rows are never trained on.
     """
     out = df.copy()
     out["completion"] = ""
     out["completed"] = False
     if generate is None or out.empty:
         return out
-    idx = list(range(len(out)))
+    if "split" in out.columns:
+        idx = [i for i, s in enumerate(out["split"].astype(str)) if s == "train"]
+    else:
+        idx = list(range(len(out)))
     if cap is not None and cap < len(idx):
         random.Random(f"{seed}:completions").shuffle(idx)
         idx = sorted(idx[: int(cap)])
