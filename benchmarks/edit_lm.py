@@ -122,8 +122,16 @@ def main() -> None:
         "--adapter", default=None, help="evaluate this saved adapter folder instead of training"
     )
     ap.add_argument("--save", default=None, help="save the trained adapter to this folder")
-    ap.add_argument("--sets-dir", default=None, help="read/write the built LM sets here instead of data/05_model_input")
-    ap.add_argument("--checkpoint", default=None, help="checkpoint folder: a killed run resumes from it when rerun")
+    ap.add_argument(
+        "--sets-dir",
+        default=None,
+        help="read/write the built LM sets here instead of data/05_model_input",
+    )
+    ap.add_argument(
+        "--checkpoint",
+        default=None,
+        help="checkpoint folder: a killed run resumes from it when rerun",
+    )
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
     args = ap.parse_args()
 
@@ -151,7 +159,11 @@ def main() -> None:
     model_params, train = params["model"], params["train_edit"]
     if model_params.get("family") != "causal_lm":
         sys.exit("edit_lm.py needs model.family = causal_lm (the default env here is `lm`)")
-    ckpt = {"dir": args.checkpoint, "resume": True} if args.checkpoint else {"every": 0, "resume": False}
+    ckpt = (
+        {"dir": args.checkpoint, "resume": True}
+        if args.checkpoint
+        else {"every": 0, "resume": False}
+    )
     train = {**train, "checkpoint": {**train.get("checkpoint", {}), **ckpt}}
     forget, retain = lm_sets(params, args.rebuild, args.sets_dir)
     print(

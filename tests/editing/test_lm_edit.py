@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pandas as pd
 import pytest
 import torch
@@ -176,3 +178,33 @@ def test_augment_prompts_rephrases_relational_rows_only():
     assert augment_prompts(frame, None, 0, "forget") is frame
     with pytest.raises(ValueError, match="placeholder"):
         augment_prompts(frame, {"templates": ["no slot"], "copies": 1}, 0, "forget")
+
+
+def test_answer_logits_match_full_logits(tiny_llama_dir):
+    """The head-at-answer-positions fast path equals indexing the full logits, LoRA on or off."""
+    from transformers import AutoModelForCausalLM
+
+    from relsafe.editing.lm_edit import _decoder_and_head, answer_logits, sequence_logp
+    from relsafe.editing.lora import add_lora
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    peft = add_lora(model, {"r": 4, "alpha": 8})
+    with torch.no_grad():
+        for name, p in peft.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)  # a non-zero adapter, so on/off differ
+    peft.eval()
+    batch = collate([([1, 2, 3], [4, 5]), ([7], [6]), ([2, 3], [])], 0, torch.device("cpu"))
+    assert _decoder_and_head(peft) is not None
+    rows = torch.tensor([0, 0, 1, 2])
+    pos = torch.tensor([2, 3, 0, 1])
+    with torch.no_grad():
+        for ctx in (contextlib.nullcontext, peft.disable_adapter):
+            with ctx():
+                full = peft(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+                fast = answer_logits(peft, batch)
+                torch.testing.assert_close(fast, full[rows, pos], rtol=1e-5, atol=1e-5)
+        logp, counts = sequence_logp(fast, batch, range(3))
+    expect = torch.log_softmax(full[0, 2], -1)[4] + torch.log_softmax(full[0, 3], -1)[5]
+    torch.testing.assert_close(logp[0], expect, rtol=1e-5, atol=1e-5)
+    assert counts.tolist() == [2.0, 1.0, 0.0] and float(logp[2]) == 0.0

@@ -57,7 +57,7 @@ def test_shipped_gates_parse_for_both_families():
 
 def test_promote_enforce_and_rollback_nodes(registry, tmp_path):
     params, register = conf("promote"), conf("register")
-    good = {"unsafe_r5": 0.1, "benign_r1": 0.9, "benign_r1_ratio": 0.98}
+    good = {"unsafe_r5": 0.05, "benign_r1": 0.9, "benign_r1_ratio": 0.98, "benign_drift": 0.01}
     v1 = challenger(registry, tmp_path, **good)
     decision = promote_challenger({}, MODEL, register, params)
     assert decision["decision"] == "promoted" and decision["champion_after"] == v1

@@ -281,20 +281,88 @@ def _answer_positions(batch: _Batch, rows: range) -> tuple[torch.Tensor, torch.T
     return torch.tensor(r, dtype=torch.long), torch.tensor(p, dtype=torch.long)
 
 
+#: Config attributes that change logits after the output head; such models take the slow path.
+_LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling")
+
+
+def _decoder_and_head(model: torch.nn.Module):
+    """The decoder stack and output head of a (peft-wrapped) HF causal LM, or None.
+
+    None (use the full ``.logits``) for DDP-wrapped models, whose gradient sync needs their
+    own forward, and for models that transform logits after the head.
+    """
+    if hasattr(model, "module"):
+        return None
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    get_decoder = getattr(base, "get_decoder", None)
+    get_head = getattr(base, "get_output_embeddings", None)
+    if get_decoder is None or get_head is None:
+        return None
+    config = getattr(base, "config", None)
+    if any(getattr(config, a, None) not in (None, 1, 1.0) for a in _LOGIT_TRANSFORMS):
+        return None
+    decoder, head = get_decoder(), get_head()
+    return (decoder, head) if decoder is not None and head is not None else None
+
+
+def answer_logits(model: torch.nn.Module, batch: _Batch) -> torch.Tensor:
+    """Logits at every row's answer positions, rows in order: ``[sum(max(len, 1)), vocab]``.
+
+    The output head runs only at those positions (a few dozen per row instead of the whole
+    sequence): on a 49k-token vocabulary this is most of the memory traffic of a step.
+    """
+    r, p = _answer_positions(batch, range(len(batch.starts)))
+    parts = _decoder_and_head(model)
+    if parts is None:
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        return logits[r.to(logits.device), p.to(logits.device)]
+    decoder, head = parts
+    hidden = decoder(
+        input_ids=batch.input_ids, attention_mask=batch.attention_mask
+    ).last_hidden_state
+    return head(hidden[r.to(hidden.device), p.to(hidden.device)])
+
+
+def _row_offsets(batch: _Batch) -> list[int]:
+    offsets, at = [], 0
+    for n in batch.lengths:
+        offsets.append(at)
+        at += max(n, 1)
+    return offsets + [at]
+
+
 def sequence_logp(
-    logits: torch.Tensor, batch: _Batch, rows: range
+    flat_logits: torch.Tensor, batch: _Batch, rows: range
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed log-prob of each row's target tokens, and the token counts."""
+    """Summed log-prob of each row's target tokens, and the token counts.
+
+    ``flat_logits`` comes from :func:`answer_logits` (every row's answer positions).
+    """
+    offsets = _row_offsets(batch)
     out, counts = [], []
     for i in rows:
-        n, s = batch.lengths[i], batch.starts[i]
+        n, s, o = batch.lengths[i], batch.starts[i], offsets[i]
         if n == 0:
-            out.append(logits.new_zeros(()))
+            out.append(flat_logits.new_zeros((), dtype=torch.float32))
         else:
-            lp = torch.log_softmax(logits[i, s - 1 : s - 1 + n].float(), dim=-1)
+            lp = torch.log_softmax(flat_logits[o : o + n].float(), dim=-1)
             out.append(lp.gather(-1, batch.input_ids[i, s : s + n].unsqueeze(-1)).sum())
         counts.append(n)
-    return torch.stack(out), torch.tensor(counts, device=logits.device, dtype=torch.float32)
+    return torch.stack(out), torch.tensor(counts, device=flat_logits.device, dtype=torch.float32)
+
+
+def _rows_slice(batch: _Batch, rows: range) -> slice:
+    offsets = _row_offsets(batch)
+    return slice(offsets[rows.start], offsets[rows.stop])
+
+
+def _sub_batch(batch: _Batch, rows: list[int]) -> _Batch:
+    return _Batch(
+        batch.input_ids[rows],
+        batch.attention_mask[rows],
+        [batch.starts[i] for i in rows],
+        [batch.lengths[i] for i in rows],
+    )
 
 
 def _peft(model: torch.nn.Module) -> torch.nn.Module:
@@ -313,7 +381,7 @@ def reference_logps(
                 zip(pool.prompt_ids[i : i + batch_size], pool.target_ids[i : i + batch_size])
             )
             batch = collate(pairs, pad_id, device)
-            logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+            logits = answer_logits(model, batch)
             out.append(sequence_logp(logits, batch, range(len(pairs)))[0].float().cpu())
     return torch.cat(out) if out else torch.zeros(0)
 
@@ -334,20 +402,13 @@ def make_lm_compute_terms(
             picks.append((spec, idx, range(len(pairs), len(pairs) + n)))
             pairs.extend((pool.prompt_ids[i], pool.target_ids[i]) for i in idx)
         batch = collate(pairs, pad_id, ctx.device)
-        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        logits = answer_logits(model, batch)
         ref_rows = [i for spec, _, rows in picks if spec.loss in NEEDS_REF_LOGITS for i in rows]
-        ref_logits = None
-        if ref_rows:
-            sub = _Batch(
-                batch.input_ids[ref_rows],
-                batch.attention_mask[ref_rows],
-                [batch.starts[i] for i in ref_rows],
-                [batch.lengths[i] for i in ref_rows],
-            )
+        ref_logits, ref_batch = None, None
+        if ref_rows:  # ref rows are contiguous per term, in batch order
+            ref_batch = _sub_batch(batch, ref_rows)
             with torch.no_grad(), _peft(model).disable_adapter():
-                ref_logits = model(
-                    input_ids=sub.input_ids, attention_mask=sub.attention_mask
-                ).logits
+                ref_logits = answer_logits(model, ref_batch)
         out = {}
         for spec, idx, rows in picks:
             logp, counts = sequence_logp(logits, batch, rows)
@@ -355,10 +416,9 @@ def make_lm_compute_terms(
             if spec.loss in NEEDS_REF_LOGP:
                 scores.ref_logp = pools[spec.name].ref_logp[idx].to(logp.device)
             if spec.loss in NEEDS_REF_LOGITS:
-                r, p = _answer_positions(batch, rows)
-                local = torch.tensor([ref_rows.index(i) for i in r.tolist()], dtype=torch.long)
-                scores.logits = logits[r.to(logits.device), p.to(logits.device)]
-                scores.ref_logits = ref_logits[local.to(logits.device), p.to(logits.device)]
+                local = range(ref_rows.index(rows.start), ref_rows.index(rows.start) + len(rows))
+                scores.logits = logits[_rows_slice(batch, rows)]
+                scores.ref_logits = ref_logits[_rows_slice(ref_batch, local)]
             out[spec.name] = losses[spec.name](scores, **spec.options)
         return out
 
