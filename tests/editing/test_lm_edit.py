@@ -152,6 +152,43 @@ def test_lm_losses():
     assert float(kl) == pytest.approx(0.0, abs=1e-6)
 
 
+def test_head_weights_emphasise_first_answer_tokens():
+    from relsafe.editing.lm_losses import head_weights
+
+    w = head_weights(torch.tensor([3.0, 2.0, 0.0]), head_tokens=1, head_weight=4.0)
+    assert w.tolist() == pytest.approx([2.0, 0.5, 0.5, 1.6, 0.4])  # mean 1 per row
+
+
+def test_head_weighted_losses_reduce_to_plain_ones_and_shift_weight():
+    n = torch.tensor([3.0, 2.0])
+    token_logp = torch.tensor([-1.0, -2.0, -3.0, -4.0, -5.0])
+    s = SeqScores(logp=torch.tensor([-6.0, -9.0]), n_tokens=n, token_logp=token_logp)
+    refusal = get_loss("lm_refusal")
+    assert float(refusal(s, head_tokens=1, head_weight=1.0)) == pytest.approx(3.25)
+    # the first token of each row has the smallest NLL here: weighting it lowers the loss
+    assert float(refusal(s, head_tokens=1, head_weight=4.0)) < 3.25
+    logits, ref = torch.randn(5, 10), torch.randn(5, 10)
+    kl = get_loss("lm_retain_kl")
+    scores = SeqScores(s.logp, n, logits=logits, ref_logits=ref)
+    per_pos = torch.nn.functional.kl_div(
+        torch.log_softmax(logits, -1),
+        torch.log_softmax(ref, -1),
+        log_target=True,
+        reduction="none",
+    ).sum(-1)
+    assert float(kl(scores, head_tokens=1, head_weight=1.0)) == pytest.approx(
+        float(per_pos.mean()), rel=1e-5
+    )
+    expect = (per_pos * torch.tensor([2.0, 0.5, 0.5, 1.6, 0.4])).mean()
+    assert float(kl(scores, head_tokens=1, head_weight=4.0)) == pytest.approx(float(expect))
+    # an empty target keeps one answer position: weight 1
+    logits6, ref6 = torch.randn(6, 10), torch.randn(6, 10)
+    empty = SeqScores(
+        torch.zeros(3), torch.tensor([3.0, 2.0, 0.0]), logits=logits6, ref_logits=ref6
+    )
+    assert torch.isfinite(kl(empty, head_tokens=1, head_weight=4.0))
+
+
 def test_augment_prompts_rephrases_relational_rows_only():
     from relsafe.editing.lm_edit import augment_prompts
 
@@ -204,7 +241,9 @@ def test_answer_logits_match_full_logits(tiny_llama_dir):
                 full = peft(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
                 fast = answer_logits(peft, batch)
                 torch.testing.assert_close(fast, full[rows, pos], rtol=1e-5, atol=1e-5)
-        logp, counts = sequence_logp(fast, batch, range(3))
-    expect = torch.log_softmax(full[0, 2], -1)[4] + torch.log_softmax(full[0, 3], -1)[5]
-    torch.testing.assert_close(logp[0], expect, rtol=1e-5, atol=1e-5)
+        logp, counts, token_logp = sequence_logp(fast, batch, range(3), per_token=True)
+    first, second = torch.log_softmax(full[0, 2], -1)[4], torch.log_softmax(full[0, 3], -1)[5]
+    torch.testing.assert_close(logp[0], first + second, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(token_logp[:2], torch.stack([first, second]), rtol=1e-5, atol=1e-5)
+    assert token_logp.shape == (3,)
     assert counts.tolist() == [2.0, 1.0, 0.0] and float(logp[2]) == 0.0

@@ -332,23 +332,32 @@ def _row_offsets(batch: _Batch) -> list[int]:
 
 
 def sequence_logp(
-    flat_logits: torch.Tensor, batch: _Batch, rows: range
-) -> tuple[torch.Tensor, torch.Tensor]:
+    flat_logits: torch.Tensor, batch: _Batch, rows: range, per_token: bool = False
+) -> tuple[torch.Tensor, ...]:
     """Summed log-prob of each row's target tokens, and the token counts.
 
-    ``flat_logits`` comes from :func:`answer_logits` (every row's answer positions).
+    ``flat_logits`` comes from :func:`answer_logits` (every row's answer positions). With
+    ``per_token`` the flat per-token log-probs of ``rows`` come third (losses that weight
+    the first answer tokens, where a refusal is decided, use them).
     """
     offsets = _row_offsets(batch)
-    out, counts = [], []
+    out, counts, tokens = [], [], []
     for i in rows:
         n, s, o = batch.lengths[i], batch.starts[i], offsets[i]
         if n == 0:
             out.append(flat_logits.new_zeros((), dtype=torch.float32))
         else:
             lp = torch.log_softmax(flat_logits[o : o + n].float(), dim=-1)
-            out.append(lp.gather(-1, batch.input_ids[i, s : s + n].unsqueeze(-1)).sum())
+            tok_lp = lp.gather(-1, batch.input_ids[i, s : s + n].unsqueeze(-1)).squeeze(-1)
+            out.append(tok_lp.sum())
+            tokens.append(tok_lp)
         counts.append(n)
-    return torch.stack(out), torch.tensor(counts, device=flat_logits.device, dtype=torch.float32)
+    sums = torch.stack(out)
+    counts_t = torch.tensor(counts, device=flat_logits.device, dtype=torch.float32)
+    if not per_token:
+        return sums, counts_t
+    flat = torch.cat(tokens) if tokens else flat_logits.new_zeros(0, dtype=torch.float32)
+    return sums, counts_t, flat
 
 
 def _rows_slice(batch: _Batch, rows: range) -> slice:
@@ -411,8 +420,8 @@ def make_lm_compute_terms(
                 ref_logits = answer_logits(model, ref_batch)
         out = {}
         for spec, idx, rows in picks:
-            logp, counts = sequence_logp(logits, batch, rows)
-            scores = SeqScores(logp=logp, n_tokens=counts)
+            logp, counts, token_logp = sequence_logp(logits, batch, rows, per_token=True)
+            scores = SeqScores(logp=logp, n_tokens=counts, token_logp=token_logp)
             if spec.loss in NEEDS_REF_LOGP:
                 scores.ref_logp = pools[spec.name].ref_logp[idx].to(logp.device)
             if spec.loss in NEEDS_REF_LOGITS:

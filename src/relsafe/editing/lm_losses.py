@@ -10,6 +10,9 @@ frozen-base logits at the target positions.
 - ``lm_refusal``: mean token NLL of a refusal target on forget prompts.
 - ``lm_retain_kl``: KL(base || edited) over the answer positions of retain prompts.
 - ``lm_retain_nll``: NLL of the base model's own answers on retain prompts.
+
+``lm_refusal`` and ``lm_retain_kl`` take ``head_tokens`` / ``head_weight``: the first answer
+tokens, where a model decides to refuse or to answer, weigh ``head_weight`` times the rest.
 """
 
 from __future__ import annotations
@@ -29,6 +32,33 @@ class SeqScores:
     ref_logp: torch.Tensor | None = None  # [batch] the same under the frozen base
     logits: torch.Tensor | None = None  # [n_positions, vocab] edited, at target positions
     ref_logits: torch.Tensor | None = None  # [n_positions, vocab] frozen base, same positions
+    token_logp: torch.Tensor | None = None  # [n_positions] edited log-prob of each target token
+
+
+def head_weights(n_tokens: torch.Tensor, head_tokens: int, head_weight: float) -> torch.Tensor:
+    """Per-position weights over the flat answer positions: ``head_weight`` for each row's
+    first ``head_tokens`` tokens, 1 after, normalised to mean 1 per row.
+
+    The first answer tokens decide whether a model refuses ("I can't ..."), so retain and
+    refusal terms can weigh them more than the rest of the answer.
+    """
+    counts = [int(c) for c in n_tokens.tolist()]
+    parts = []
+    for n in counts:
+        w = torch.ones(n, device=n_tokens.device)
+        w[: max(0, int(head_tokens))] = float(head_weight)
+        parts.append(w * (n / w.sum()) if n else w)
+    return torch.cat(parts) if parts else n_tokens.new_zeros(0)
+
+
+def _weighted_row_mean(values: torch.Tensor, n_tokens: torch.Tensor, weights: torch.Tensor):
+    """Mean over rows of each row's weighted mean of ``values`` (flat positions)."""
+    rows = torch.repeat_interleave(
+        torch.arange(len(n_tokens), device=values.device), n_tokens.long().to(values.device)
+    )
+    sums = torch.zeros(len(n_tokens), device=values.device).index_add(0, rows, values * weights)
+    has = n_tokens > 0
+    return (sums[has] / n_tokens[has]).mean() if has.any() else values.sum() * 0.0
 
 
 @register_loss("lm_npo")
@@ -45,7 +75,14 @@ def lm_grad_ascent(scores: SeqScores, **_: float) -> torch.Tensor:
 
 
 @register_loss("lm_refusal")
-def lm_refusal(scores: SeqScores, **_: float) -> torch.Tensor:
+def lm_refusal(
+    scores: SeqScores, head_tokens: int = 0, head_weight: float = 1.0, **_: float
+) -> torch.Tensor:
+    if head_tokens and head_weight != 1.0:
+        if scores.token_logp is None:
+            raise ValueError("lm_refusal with head_tokens needs per-token log-probs")
+        w = head_weights(scores.n_tokens, head_tokens, head_weight)
+        return _weighted_row_mean(-scores.token_logp, scores.n_tokens, w)
     return (-scores.logp / scores.n_tokens.clamp(min=1)).mean()
 
 
@@ -55,9 +92,16 @@ def lm_retain_nll(scores: SeqScores, **_: float) -> torch.Tensor:
 
 
 @register_loss("lm_retain_kl")
-def lm_retain_kl(scores: SeqScores, **_: float) -> torch.Tensor:
+def lm_retain_kl(
+    scores: SeqScores, head_tokens: int = 0, head_weight: float = 1.0, **_: float
+) -> torch.Tensor:
     if scores.logits is None or scores.ref_logits is None:
         raise ValueError("lm_retain_kl needs edited and base logits at the answer positions")
     logq = F.log_softmax(scores.logits.float(), dim=-1)
     logp = F.log_softmax(scores.ref_logits.float(), dim=-1)
+    if head_tokens and head_weight != 1.0:
+        per_pos = F.kl_div(logq, logp, log_target=True, reduction="none").sum(-1)
+        # a row with an empty target still has one position (the first answer token)
+        w = head_weights(scores.n_tokens.clamp(min=1), head_tokens, head_weight)
+        return (per_pos * w).sum() / max(per_pos.shape[0], 1)
     return F.kl_div(logq, logp, log_target=True, reduction="batchmean")
