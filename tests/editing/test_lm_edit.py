@@ -241,7 +241,7 @@ def test_answer_logits_match_full_logits(tiny_llama_dir):
                 full = peft(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
                 fast = answer_logits(peft, batch)
                 torch.testing.assert_close(fast, full[rows, pos], rtol=1e-5, atol=1e-5)
-        logp, counts, token_logp = sequence_logp(fast, batch, range(3), per_token=True)
+        logp, counts, token_logp = sequence_logp(fast, batch, range(3))
     first, second = torch.log_softmax(full[0, 2], -1)[4], torch.log_softmax(full[0, 3], -1)[5]
     torch.testing.assert_close(logp[0], first + second, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(token_logp[:2], torch.stack([first, second]), rtol=1e-5, atol=1e-5)

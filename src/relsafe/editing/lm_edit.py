@@ -332,13 +332,12 @@ def _row_offsets(batch: _Batch) -> list[int]:
 
 
 def sequence_logp(
-    flat_logits: torch.Tensor, batch: _Batch, rows: range, per_token: bool = False
-) -> tuple[torch.Tensor, ...]:
-    """Summed log-prob of each row's target tokens, and the token counts.
+    flat_logits: torch.Tensor, batch: _Batch, rows: range
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Summed log-prob of each row's target tokens, the token counts, and the flat
+    per-token log-probs (losses that weigh the first answer tokens use them).
 
-    ``flat_logits`` comes from :func:`answer_logits` (every row's answer positions). With
-    ``per_token`` the flat per-token log-probs of ``rows`` come third (losses that weight
-    the first answer tokens, where a refusal is decided, use them).
+    ``flat_logits`` comes from :func:`answer_logits` (every row's answer positions).
     """
     offsets = _row_offsets(batch)
     out, counts, tokens = [], [], []
@@ -352,12 +351,9 @@ def sequence_logp(
             out.append(tok_lp.sum())
             tokens.append(tok_lp)
         counts.append(n)
-    sums = torch.stack(out)
-    counts_t = torch.tensor(counts, device=flat_logits.device, dtype=torch.float32)
-    if not per_token:
-        return sums, counts_t
     flat = torch.cat(tokens) if tokens else flat_logits.new_zeros(0, dtype=torch.float32)
-    return sums, counts_t, flat
+    counts_t = torch.tensor(counts, device=flat_logits.device, dtype=torch.float32)
+    return torch.stack(out), counts_t, flat
 
 
 def _rows_slice(batch: _Batch, rows: range) -> slice:
@@ -420,7 +416,7 @@ def make_lm_compute_terms(
                 ref_logits = answer_logits(model, ref_batch)
         out = {}
         for spec, idx, rows in picks:
-            logp, counts, token_logp = sequence_logp(logits, batch, rows, per_token=True)
+            logp, counts, token_logp = sequence_logp(logits, batch, rows)
             scores = SeqScores(logp=logp, n_tokens=counts, token_logp=token_logp)
             if spec.loss in NEEDS_REF_LOGP:
                 scores.ref_logp = pools[spec.name].ref_logp[idx].to(logp.device)
