@@ -133,6 +133,9 @@ def main() -> None:
         help="checkpoint folder: a killed run resumes from it when rerun",
     )
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
+    ap.add_argument(
+        "--responses", default=None, help="write every scored prompt and response as CSV here"
+    )
     args = ap.parse_args()
 
     import torch
@@ -213,6 +216,8 @@ def main() -> None:
         list(models), lambda name: (models[name], tok), rows, judge, cfg, plain
     )
     flat = flatten_lm(per_variant)
+    if args.responses:
+        scored.to_csv(args.responses, index=False)
     print(
         f"evaluation: {len(rows)} prompts x {len(models)} variants in {time.perf_counter() - t:.0f}s"
     )
