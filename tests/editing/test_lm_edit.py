@@ -247,3 +247,23 @@ def test_answer_logits_match_full_logits(tiny_llama_dir):
     torch.testing.assert_close(token_logp[:2], torch.stack([first, second]), rtol=1e-5, atol=1e-5)
     assert token_logp.shape == (3,)
     assert counts.tolist() == [2.0, 1.0, 0.0] and float(logp[2]) == 0.0
+
+
+def test_term_max_target_tokens_overrides_the_block_default(tiny_llama_dir):
+    from relsafe.editing.lm_edit import build_lm_pools
+
+    forget, retain = _lm_sets()
+    _, tok = _load(tiny_llama_dir)
+    specs = parse_lm_terms(
+        {
+            "retain": {"loss": "lm_retain_kl", "data": "retain", "max_target_tokens": 2},
+            "forget": {"loss": "lm_npo", "data": "forget"},
+        }
+    )
+    assert {s.name: s.max_target_tokens for s in specs} == {"forget": None, "retain": 2}
+    assert "max_target_tokens" not in specs[1].options  # a term key, not a loss option
+    pools = build_lm_pools(
+        tok, train_rows(forget, "f"), train_rows(retain, "r"), specs, {"max_target_tokens": 5}
+    )
+    assert max(len(t) for t in pools["retain"].target_ids) == 2
+    assert max(len(t) for t in pools["forget"].target_ids) == 5

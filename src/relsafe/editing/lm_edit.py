@@ -54,7 +54,16 @@ DEFAULT_LM_TERMS: dict[str, dict[str, Any]] = {
     "refusal": {"loss": "lm_refusal", "weight": 1.0, "data": "forget", "target": "refusal"},
     "retain": {"loss": "lm_retain_kl", "weight": 1.0, "data": "retain", "target": "completion"},
 }
-_TERM_KEYS = {"loss", "weight", "data", "target", "sources", "batch_size", "add_eos"}
+_TERM_KEYS = {
+    "loss",
+    "weight",
+    "data",
+    "target",
+    "sources",
+    "batch_size",
+    "max_target_tokens",
+    "add_eos",
+}
 #: Losses that need the frozen base: per-sequence log-probs, or logits at answer positions.
 NEEDS_REF_LOGP = {"lm_npo"}
 NEEDS_REF_LOGITS = {"lm_retain_kl"}
@@ -71,6 +80,7 @@ class LMTermSpec:
     target: str  # completion | refusal
     sources: list[str] | None = None
     batch_size: int | None = None
+    max_target_tokens: int | None = None  # None: causal_lm.max_target_tokens
     add_eos: bool = False
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -101,6 +111,9 @@ def parse_lm_terms(
                 target=target,
                 sources=list(raw["sources"]) if raw.get("sources") else None,
                 batch_size=int(raw["batch_size"]) if raw.get("batch_size") else None,
+                max_target_tokens=(
+                    int(raw["max_target_tokens"]) if raw.get("max_target_tokens") else None
+                ),
                 add_eos=bool(raw.get("add_eos", target == "refusal")),
                 options={k: v for k, v in raw.items() if k not in _TERM_KEYS},
             )
@@ -242,7 +255,7 @@ def build_lm_pools(
             targets.tolist(),
             spec.add_eos,
             max_prompt,
-            max_target,
+            spec.max_target_tokens or max_target,
         )
         if not pools[spec.name].prompt_ids:
             logger.warning("LM edit: term %r has no rows; it is skipped", spec.name)
@@ -314,11 +327,13 @@ def answer_logits(model: torch.nn.Module, batch: _Batch) -> torch.Tensor:
     r, p = _answer_positions(batch, range(len(batch.starts)))
     parts = _decoder_and_head(model)
     if parts is None:
-        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        logits = model(
+            input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False
+        ).logits
         return logits[r.to(logits.device), p.to(logits.device)]
     decoder, head = parts
     hidden = decoder(
-        input_ids=batch.input_ids, attention_mask=batch.attention_mask
+        input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False
     ).last_hidden_state
     return head(hidden[r.to(hidden.device), p.to(hidden.device)])
 
