@@ -267,3 +267,34 @@ def test_term_max_target_tokens_overrides_the_block_default(tiny_llama_dir):
     )
     assert max(len(t) for t in pools["retain"].target_ids) == 2
     assert max(len(t) for t in pools["forget"].target_ids) == 5
+
+
+def test_target_texts_are_dealt_in_turn_and_validated(tiny_llama_dir):
+    from relsafe.editing.lm_edit import build_lm_pools
+
+    forget, retain = _lm_sets()
+    _, tok = _load(tiny_llama_dir)
+    openers = ["I'm sorry, but I can't", "I can't assist"]
+    specs = parse_lm_terms(
+        {"no_refusal": {"loss": "lm_unlikelihood", "data": "retain", "target_texts": openers}}
+    )
+    rows = train_rows(retain, "r")  # the contrast row has an empty completion: still used
+    pools = build_lm_pools(tok, train_rows(forget, "f"), rows, specs, {})
+    expected = [
+        tok(openers[i % 2], add_special_tokens=False)["input_ids"] for i in range(len(rows))
+    ]
+    assert pools["no_refusal"].target_ids == expected
+    with pytest.raises(ValueError, match=r"terms\.no_refusal\.target_texts"):
+        parse_lm_terms({"no_refusal": {"loss": "lm_unlikelihood", "target_texts": "I can't"}})
+
+
+def test_unlikelihood_pushes_down_only_a_likely_target():
+    loss = get_loss("lm_unlikelihood")
+    logp = torch.tensor([-0.1, -8.0], requires_grad=True)  # p ~ 0.90 and ~ 0.0003
+    value = loss(SeqScores(logp=logp, n_tokens=torch.tensor([4.0, 4.0])))
+    value.backward()
+    expected = -(torch.log1p(-torch.exp(torch.tensor([-0.1, -8.0])))).mean()
+    torch.testing.assert_close(value.detach(), expected)
+    assert logp.grad[0] > 4 and 0 < float(logp.grad[1]) < 1e-3  # descent lowers the likely one
+    sure = loss(SeqScores(logp=torch.tensor([0.0]), n_tokens=torch.tensor([4.0])))
+    assert torch.isfinite(sure)  # p = 1 stays finite

@@ -62,6 +62,7 @@ _TERM_KEYS = {
     "sources",
     "batch_size",
     "max_target_tokens",
+    "target_texts",
     "add_eos",
 }
 #: Losses that need the frozen base: per-sequence log-probs, or logits at answer positions.
@@ -81,6 +82,7 @@ class LMTermSpec:
     sources: list[str] | None = None
     batch_size: int | None = None
     max_target_tokens: int | None = None  # None: causal_lm.max_target_tokens
+    target_texts: list[str] | None = None  # fixed targets, in turn per row, instead of a column
     add_eos: bool = False
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -114,12 +116,21 @@ def parse_lm_terms(
                 max_target_tokens=(
                     int(raw["max_target_tokens"]) if raw.get("max_target_tokens") else None
                 ),
+                target_texts=_target_texts(raw.get("target_texts"), f"{where}.{name}"),
                 add_eos=bool(raw.get("add_eos", target == "refusal")),
                 options={k: v for k, v in raw.items() if k not in _TERM_KEYS},
             )
         )
         get_loss(specs[-1].loss)
     return specs
+
+
+def _target_texts(raw: Any, where: str) -> list[str] | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str) or not all(isinstance(t, str) and t.strip() for t in raw):
+        raise ValueError(f"{where}.target_texts: expected a list of non-empty strings; got {raw!r}")
+    return list(raw) or None
 
 
 def train_rows(frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -231,27 +242,10 @@ def build_lm_pools(
                 if "source" in frame.columns
                 else frame.iloc[:0]
             )
-        col = spec.target
-        if col not in frame.columns:
-            raise ValueError(
-                f"lm_{spec.data}_set: term {spec.name!r} needs column {col!r}; has {list(frame.columns)}"
-            )
-        targets = frame[col].fillna("").astype(str)
-        empty = targets.str.strip() == ""
-        if empty.any() and spec.loss not in ALLOWS_EMPTY:
-            logger.info(
-                "LM edit: term %r uses %d of %d %s rows (%d have an empty %s)",
-                spec.name,
-                int((~empty).sum()),
-                len(frame),
-                spec.data,
-                int(empty.sum()),
-                col,
-            )
-            frame, targets = frame[~empty], targets[~empty]
+        targets = _term_targets(frame, spec)
         pools[spec.name] = _encode_pool(
             tok,
-            frame["prompt"].astype(str).tolist(),
+            frame.loc[targets.index, "prompt"].astype(str).tolist(),
             targets.tolist(),
             spec.add_eos,
             max_prompt,
@@ -260,6 +254,33 @@ def build_lm_pools(
         if not pools[spec.name].prompt_ids:
             logger.warning("LM edit: term %r has no rows; it is skipped", spec.name)
     return pools
+
+
+def _term_targets(frame: pd.DataFrame, spec: LMTermSpec) -> pd.Series:
+    """The target text per row (index = the rows used): ``target_texts`` dealt in turn, or
+    the ``target`` column, without the empty ones unless the loss scores empty targets."""
+    if spec.target_texts:
+        texts = spec.target_texts
+        return pd.Series([texts[i % len(texts)] for i in range(len(frame))], index=frame.index)
+    col = spec.target
+    if col not in frame.columns:
+        raise ValueError(
+            f"lm_{spec.data}_set: term {spec.name!r} needs column {col!r}; has {list(frame.columns)}"
+        )
+    targets = frame[col].fillna("").astype(str)
+    empty = targets.str.strip() == ""
+    if empty.any() and spec.loss not in ALLOWS_EMPTY:
+        logger.info(
+            "LM edit: term %r uses %d of %d %s rows (%d have an empty %s)",
+            spec.name,
+            int((~empty).sum()),
+            len(frame),
+            spec.data,
+            int(empty.sum()),
+            col,
+        )
+        targets = targets[~empty]
+    return targets
 
 
 @dataclass

@@ -10,6 +10,10 @@ frozen-base logits at the target positions.
 - ``lm_refusal``: mean token NLL of a refusal target on forget prompts.
 - ``lm_retain_kl``: KL(base || edited) over the answer positions of retain prompts.
 - ``lm_retain_nll``: NLL of the base model's own answers on retain prompts.
+- ``lm_unlikelihood``: sequence-level unlikelihood (Welleck et al., 2019),
+  ``-log(1 - p(target))``, of a refusal opener on benign prompts: the edit must not start
+  a refusal where the base would answer. Scoring the whole opener, not each token, leaves
+  "I'm happy to help" alone while "I'm sorry, but I can't" is pushed down.
 
 ``lm_refusal`` and ``lm_retain_kl`` take ``head_tokens`` / ``head_weight``: the first answer
 tokens, where a model decides to refuse or to answer, weigh ``head_weight`` times the rest.
@@ -89,6 +93,12 @@ def lm_refusal(
 @register_loss("lm_retain_nll")
 def lm_retain_nll(scores: SeqScores, **_: float) -> torch.Tensor:
     return (-scores.logp / scores.n_tokens.clamp(min=1)).mean()
+
+
+@register_loss("lm_unlikelihood")
+def lm_unlikelihood(scores: SeqScores, **_: float) -> torch.Tensor:
+    # log(1 - exp(logp)), with logp kept below 0 so the log stays finite
+    return -torch.log(-torch.expm1(scores.logp.clamp(max=-1e-4))).mean()
 
 
 @register_loss("lm_retain_kl")
