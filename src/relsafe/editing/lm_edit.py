@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -54,17 +54,6 @@ DEFAULT_LM_TERMS: dict[str, dict[str, Any]] = {
     "refusal": {"loss": "lm_refusal", "weight": 1.0, "data": "forget", "target": "refusal"},
     "retain": {"loss": "lm_retain_kl", "weight": 1.0, "data": "retain", "target": "completion"},
 }
-_TERM_KEYS = {
-    "loss",
-    "weight",
-    "data",
-    "target",
-    "sources",
-    "batch_size",
-    "max_target_tokens",
-    "target_texts",
-    "add_eos",
-}
 #: Losses that need the frozen base: per-sequence log-probs, or logits at answer positions.
 NEEDS_REF_LOGP = {"lm_npo"}
 NEEDS_REF_LOGITS = {"lm_retain_kl"}
@@ -85,6 +74,10 @@ class LMTermSpec:
     target_texts: list[str] | None = None  # fixed targets, in turn per row, instead of a column
     add_eos: bool = False
     options: dict[str, Any] = field(default_factory=dict)
+
+
+#: The term keys LMTermSpec reads itself; any other key is an option for the loss.
+_TERM_KEYS = {f.name for f in fields(LMTermSpec)} - {"name", "options"}
 
 
 def parse_lm_terms(
