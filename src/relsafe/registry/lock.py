@@ -69,9 +69,11 @@ class RegistryLock:
                 description="relsafe promotion lock (transient; safe to delete if stale)",
             )
         except MlflowException as exc:
-            if (
-                getattr(exc, "error_code", "") == "RESOURCE_ALREADY_EXISTS"
-                or "already exists" in str(exc).lower()
+            code = getattr(exc, "error_code", "")
+            # RESOURCE_DOES_NOT_EXIST: the holder released (deleted) the lock model between
+            # the server creating it and writing its tags: not ours, try again
+            if code in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST") or (
+                "already exists" in str(exc).lower()
             ):
                 return False
             raise
