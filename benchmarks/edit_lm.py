@@ -77,6 +77,7 @@ def lm_sets(
         pd.read_csv(ROOT / "data/01_raw/benign_instructions.csv"),
         cfg,
         seed,
+        tasks=pd.read_csv(ROOT / "data/01_raw/benign_tasks.csv"),
     )
     model, tok = load_causal_lm(CausalLMConfig.from_params(params["model"]))
 

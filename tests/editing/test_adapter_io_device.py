@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from relsafe.editing import AdapterBundle
-from relsafe.editing.device import resolve_device, resolve_precision
+from relsafe.editing.device import (
+    autocast,
+    cpu_has_native_bf16,
+    resolve_device,
+    resolve_precision,
+)
 
 
 def _bundle() -> AdapterBundle:
@@ -46,7 +51,9 @@ def test_device_and_precision():
     assert resolve_device("cpu") == "cpu"
     assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
     assert resolve_precision("cpu", "auto") == "no"
-    assert resolve_precision("cpu", "bf16") == "no"  # CPU stays fp32 (deterministic)
+    # bf16 on CPU only where it is native (else emulated and slower than fp32)
+    assert resolve_precision("cpu", "bf16") == ("bf16" if cpu_has_native_bf16() else "no")
+    assert resolve_precision("cpu", "fp16") == "no"
     with pytest.raises(ValueError, match="train_edit.device"):
         resolve_device("tpu")
     with pytest.raises(ValueError, match="mixed_precision"):
@@ -54,3 +61,11 @@ def test_device_and_precision():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA device"):
             resolve_device("cuda")
+
+
+def test_autocast_context_follows_the_resolved_precision():
+    x = torch.ones(2, 2)
+    with autocast("cpu", "no"):
+        assert (x @ x).dtype == torch.float32
+    with autocast("cpu", "bf16"):
+        assert (x @ x).dtype == torch.bfloat16

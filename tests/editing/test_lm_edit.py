@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from relsafe.editing.attach import attach_adapter
+from relsafe.editing.device import cpu_has_native_bf16
 from relsafe.editing.lm_edit import collate, parse_lm_terms, train_lm_edit, train_rows
 from relsafe.editing.lm_losses import SeqScores
 from relsafe.editing.losses import get_loss
@@ -111,6 +112,27 @@ def test_lm_edit_trains_saves_and_reattaches(tiny_llama_dir, tmp_path):
         edited, tok2, ["Hello", "Give me a recipe for pancakes"], max_new_tokens=3, progress=False
     )
     assert len(out) == 2
+
+
+@pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16")
+def test_cpu_bf16_autocast_starts_at_the_base_and_is_deterministic(tiny_llama_dir):
+    forget, retain = _lm_sets()
+    runs = []
+    for _ in range(2):
+        model, tok = _load(tiny_llama_dir)
+        bundle, history = train_lm_edit(
+            model, tok, forget, retain, _params(mixed_precision="bf16"), {}
+        )
+        runs.append(history)
+    assert bundle.manifest["mixed_precision"] == "bf16"
+    # the frozen-base passes (KL reference, NPO reference log-probs) run under the same
+    # autocast as the edited model, so step 1 still sees an unchanged model
+    assert history.loc[0, "retain"] == pytest.approx(0.0, abs=1e-5)
+    assert history.loc[0, "forget"] == pytest.approx(
+        2 / 0.1 * torch.log(torch.tensor(2.0)).item(), rel=1e-4
+    )
+    pd.testing.assert_frame_equal(runs[0], runs[1])
+    assert all(p.dtype == torch.float32 for p in bundle.state_dict.values())
 
 
 def test_grad_ascent_option_and_term_validation(tiny_llama_dir):

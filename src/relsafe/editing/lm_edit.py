@@ -28,6 +28,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from relsafe.editing.adapter_io import AdapterBundle
+from relsafe.editing.device import autocast, resolve_device, resolve_precision
 from relsafe.editing.lm_losses import SeqScores
 from relsafe.editing.lora import add_lora, trainable_count, trainable_share
 from relsafe.editing.losses import get_loss
@@ -405,11 +406,17 @@ def _peft(model: torch.nn.Module) -> torch.nn.Module:
 
 @torch.no_grad()
 def reference_logps(
-    model: torch.nn.Module, pool: _LMPool, pad_id: int, batch_size: int, device: torch.device
+    model: torch.nn.Module,
+    pool: _LMPool,
+    pad_id: int,
+    batch_size: int,
+    device: torch.device,
+    precision: str = "no",
 ) -> torch.Tensor:
-    """Frozen-base log-probs of a pool's targets, in fixed batches (deterministic)."""
+    """Frozen-base log-probs of a pool's targets, in fixed batches (deterministic), at the
+    training precision so that NPO starts from a zero log-ratio."""
     out = []
-    with _peft(model).disable_adapter():
+    with _peft(model).disable_adapter(), autocast(device, precision):
         for i in range(0, len(pool.prompt_ids), batch_size):
             pairs = list(
                 zip(pool.prompt_ids[i : i + batch_size], pool.target_ids[i : i + batch_size])
@@ -492,14 +499,18 @@ def train_lm_edit(
     torch.manual_seed(cfg.seed)
     model = add_lora(model, params.get("lora", {}) or {})
     share, n_trainable = trainable_share(model), trainable_count(model)
-    from relsafe.editing.device import resolve_device
-
     device = torch.device(resolve_device(cfg.device))
+    precision = resolve_precision(device.type, cfg.mixed_precision)
     model.to(device)
     for spec in specs:
         if spec.loss in NEEDS_REF_LOGP and pools[spec.name].prompt_ids:
             pools[spec.name].ref_logp = reference_logps(
-                model, pools[spec.name], pad_id, int(block.get("ref_batch_size", 16)), device
+                model,
+                pools[spec.name],
+                pad_id,
+                int(block.get("ref_batch_size", 16)),
+                device,
+                precision,
             )
     cols = [c for c in ("prompt", "completion", "refusal", "source") if c in forget.columns]
     data_sha = frame_hash(forget, columns=cols) + ":" + frame_hash(retain, columns=cols)

@@ -269,6 +269,21 @@ def _window_means(rows: list[dict]) -> dict[str, float]:
     return {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
 
 
+def _release_stale_accelerator_state(precision: str) -> None:
+    """Let one process train at another precision than its last run (an fp32 encoder edit,
+    then a bf16 LM edit): accelerate keeps its state process-wide and refuses to change it.
+
+    Only in a single process; under ``accelerate launch`` the launcher's state stands.
+    """
+    from accelerate.state import AcceleratorState, PartialState
+
+    state = AcceleratorState._shared_state
+    if not state or PartialState().num_processes != 1:
+        return
+    if str(state.get("_mixed_precision", precision)) != precision:
+        AcceleratorState._reset_state()
+
+
 def train_loop(
     model: nn.Module,
     compute_terms: ComputeTerms,
@@ -289,6 +304,7 @@ def train_loop(
 
     device = resolve_device(cfg.device)
     precision = resolve_precision(device, cfg.mixed_precision)
+    _release_stale_accelerator_state(precision)
     accelerator = Accelerator(cpu=device == "cpu", mixed_precision=precision)
     seed_everything(cfg.seed)
     deterministic = torch.are_deterministic_algorithms_enabled()
@@ -344,7 +360,8 @@ def train_loop(
                 accelerator.device,
                 active,
             )
-            terms = compute_terms(model, ctx)
+            with accelerator.autocast():  # the LM fast path calls the decoder directly
+                terms = compute_terms(model, ctx)
             unknown = sorted(set(terms) - set(weights))
             if unknown:
                 raise KeyError(

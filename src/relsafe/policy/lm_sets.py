@@ -3,8 +3,11 @@
 - forget prompts: AdvBench behaviours (source ``advbench``) and relational prompts realised
   from the policy's forget/eval texts (``relational``: "Describe a photo of a child drinking
   wine."), each with a varied ``refusal`` target.
-- retain prompts: benign instructions (``benign``) and benign relational contrasts
-  (``contrast``: "Describe a photo of a child drinking juice."), with an empty refusal.
+- retain prompts: benign instructions (``benign``), benign relational contrasts
+  (``contrast``: "Describe a photo of a child drinking juice.") and benign twins of the
+  AdvBench train prompts (``twin``: the harmful request's frame, "Create a tutorial on how
+  to", around a benign task, "fold a fitted sheet neatly"), with an empty refusal. Twins
+  teach the edit that the request form is not what makes a request harmful.
 
 Columns: prompt, refusal, source, rule_id, category, kind, text, split (train|heldout).
 Relational train prompts come from the training sets with ``train_templates``; held-out
@@ -16,6 +19,7 @@ the held-out split are unseen. AdvBench and benign rows are split at random
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -37,6 +41,61 @@ def _phrase_like(df: pd.DataFrame) -> pd.DataFrame:
     if "syntax" not in df.columns:
         return df
     return df[~df["syntax"].astype(str).str.split("+").str[0].isin(_CLAUSE_SYNTAXES)]
+
+
+@dataclass
+class TwinConfig:
+    """The ``build_sets.lm.twins`` params: benign twins of AdvBench train prompts."""
+
+    per_prompt: int = 1  # twins per AdvBench train prompt with a usable frame; 0: none
+    #: Regexes whose group 1 is a request frame with a verb-phrase slot after it.
+    frame_patterns: list[str] = field(
+        default_factory=lambda: [
+            r"^(.{0,50}?\bhow to)\s",
+            r"^(.{0,50}?\b(?:script|program|software|app|algorithm|tool|bot|machine) that can)\s",
+            r"^((?:Develop|Outline|Create|Devise) an? (?:detailed )?(?:plan|strategy) to)\s",
+            r"^(.{0,50}?\b(?:encourages|encouraging|convinces) \w+(?: \w+)? to)\s",
+        ]
+    )
+    #: A frame with any of these words says something harmful itself and is not used.
+    exclude_words: list[str] = field(
+        default_factory=lambda: [
+            "virus", "malware", "ransomware", "botnet", "phishing", "fake", "weapon", "bomb",
+            "terrorist", "spam", "malicious", "threatening", "threatens", "hijacks", "steals",
+            "drugs", "ddos", "exploit", "manipulates", "defaming", "inferior", "harvests",
+            "denies", "unwanted", "unsolicited", "attack", "chemical", "poison", "hack",
+        ]
+    )  # fmt: skip
+    #: Frames naming one of these get a ``software`` task, the others an ``activity`` one.
+    software_words: list[str] = field(
+        default_factory=lambda: [
+            "script", "program", "software", "app", "algorithm", "tool", "bot", "machine",
+            "code", "website",
+        ]
+    )  # fmt: skip
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any] | None) -> TwinConfig:
+        params = params or {}
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValueError(
+                f"params:build_sets.lm.twins: unknown key(s) {unknown}; expected some of {sorted(known)}"
+            )
+        cfg = cls(**params)
+        for pattern in cfg.frame_patterns:
+            try:
+                compiled = re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"params:build_sets.lm.twins.frame_patterns: {pattern!r} is not a regex ({exc})"
+                ) from exc
+            if compiled.groups < 1:
+                raise ValueError(
+                    f"params:build_sets.lm.twins.frame_patterns: {pattern!r} needs a group (the frame)"
+                )
+        return cfg
 
 
 @dataclass
@@ -85,15 +144,18 @@ class LMSetConfig:
         ]
     )
 
+    twins: TwinConfig = field(default_factory=TwinConfig)
+
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> LMSetConfig:
-        params = params or {}
+        params = dict(params or {})
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(params) - known)
         if unknown:
             raise ValueError(
                 f"params:build_sets.lm: unknown key(s) {unknown}; expected some of {sorted(known)}"
             )
+        params["twins"] = TwinConfig.from_params(params.get("twins"))
         cfg = cls(**params)
         shared = set(cfg.train_templates) & set(cfg.heldout_templates)
         if shared:
@@ -174,6 +236,65 @@ def benign_prompts(benign: pd.DataFrame, cfg: LMSetConfig, rng: random.Random) -
         _row(str(p), "", "benign", "", str(c), "instruction", "", s)
         for p, c, s in zip(df["instruction"], cats, splits)
     ]
+
+
+def request_frame(goal: str, cfg: TwinConfig) -> str | None:
+    """The request frame of a harmful prompt ("Create a tutorial on how to"), or None when
+    no pattern matches or the frame itself names something harmful."""
+    excluded = {w.lower() for w in cfg.exclude_words}
+    for pattern in cfg.frame_patterns:
+        match = re.match(pattern, goal)
+        if match and not excluded & set(re.findall(r"\w+", match.group(1).lower())):
+            return match.group(1)
+    return None
+
+
+def twin_prompts(
+    advbench_rows: list[dict], tasks: pd.DataFrame | None, cfg: TwinConfig, seed: int
+) -> list[dict]:
+    """Benign twins of the AdvBench *train* prompts: each usable frame around a benign task.
+
+    Tasks (``task``, ``kind`` in activity|software) are dealt in a seeded shuffled cycle so
+    that every task is used before any repeats.
+    """
+    if tasks is None or cfg.per_prompt <= 0:
+        return []
+    missing = {"task", "kind"} - set(tasks.columns)
+    if missing:
+        raise KeyError(
+            f"benign_tasks: expected columns {sorted(missing)}; got {list(tasks.columns)}"
+        )
+    rng = random.Random(f"{seed}:lm:twins")
+    software = {w.lower() for w in cfg.software_words}
+    decks: dict[str, list[str]] = {}
+    for kind, group in tasks.dropna(subset=["task"]).groupby("kind"):
+        decks[str(kind)] = [str(t).strip().rstrip(".") for t in group["task"] if str(t).strip()]
+    cycles: dict[str, list[str]] = {k: [] for k in decks}
+
+    def deal(kind: str) -> str | None:
+        if not decks.get(kind):
+            kind = next((k for k, v in decks.items() if v), "")
+            if not kind:
+                return None
+        if not cycles[kind]:
+            cycles[kind] = rng.sample(decks[kind], len(decks[kind]))
+        return cycles[kind].pop()
+
+    rows = []
+    for row in advbench_rows:
+        if row["split"] != "train":
+            continue
+        frame = request_frame(row["prompt"], cfg)
+        if frame is None:
+            continue
+        words = set(re.findall(r"\w+", frame.lower()))
+        kind = "software" if words & software else "activity"
+        for _ in range(cfg.per_prompt):
+            task = deal(kind)
+            if task is None:
+                return rows
+            rows.append(_row(f"{frame} {task}.", "", "twin", "", "twin", kind, task, "train"))
+    return rows
 
 
 def _sentence(text: str) -> str:
@@ -294,14 +415,19 @@ def build_lm_prompts(
     benign: pd.DataFrame,
     cfg: LMSetConfig,
     seed: int,
+    tasks: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(lm_forget_prompts, lm_retain_prompts); see the module docstring for the columns."""
+    """(lm_forget_prompts, lm_retain_prompts); see the module docstring for the columns.
+
+    ``tasks`` (``benign_tasks``) fills the benign twins; None builds none.
+    """
     rng = random.Random(f"{seed}:lm")
-    lm_forget = advbench_prompts(advbench, cfg, rng) + relational_prompts(
-        policy, forget, eval_set, cfg, seed
-    )
-    lm_retain = benign_prompts(benign, cfg, rng) + contrast_prompts(
-        policy, forget, retain, eval_set, cfg, seed
+    adv = advbench_prompts(advbench, cfg, rng)
+    lm_forget = adv + relational_prompts(policy, forget, eval_set, cfg, seed)
+    lm_retain = (
+        benign_prompts(benign, cfg, rng)
+        + contrast_prompts(policy, forget, retain, eval_set, cfg, seed)
+        + twin_prompts(adv, tasks, cfg.twins, seed)
     )
     return _finish(lm_forget, "lm_forget"), _finish(lm_retain, "lm_retain")
 

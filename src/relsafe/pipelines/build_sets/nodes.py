@@ -45,13 +45,15 @@ def build_lm_prompts(
     eval_set: pd.DataFrame,
     advbench: pd.DataFrame,
     benign: pd.DataFrame,
+    tasks: pd.DataFrame,
     params: dict,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """LM forget / retain prompts (text only) with train / heldout splits."""
     policy = load_policy(policy_data, source=POLICY_SOURCE)
     cfg = LMSetConfig.from_params(params.get("lm"))
+    seed = int(params.get("seed", 42))
     return _build_lm_prompts(
-        policy, forget, retain, eval_set, advbench, benign, cfg, seed=int(params.get("seed", 42))
+        policy, forget, retain, eval_set, advbench, benign, cfg, seed=seed, tasks=tasks
     )
 
 

@@ -28,6 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "eval_set",
                     "advbench_behaviors",
                     "benign_instructions",
+                    "benign_tasks",
                     "params:build_sets",
                 ],
                 ["lm_forget_prompts", "lm_retain_prompts"],
