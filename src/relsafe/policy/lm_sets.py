@@ -48,11 +48,13 @@ class TwinConfig:
     """The ``build_sets.lm.twins`` params: benign twins of AdvBench train prompts."""
 
     per_prompt: int = 1  # twins per AdvBench train prompt with a usable frame; 0: none
-    #: Regexes whose group 1 is a request frame with a verb-phrase slot after it.
+    #: Regexes whose group 1 is a request frame with a verb-phrase slot after it; after a
+    #: frame ending in "that" the task's verb takes the third person ("that sorts ...").
     frame_patterns: list[str] = field(
         default_factory=lambda: [
             r"^(.{0,50}?\bhow to)\s",
             r"^(.{0,50}?\b(?:script|program|software|app|algorithm|tool|bot|machine) that can)\s",
+            r"^(.{0,50}?\b(?:script|program|software|app|algorithm|tool|bot|website) that)\s",
             r"^((?:Develop|Outline|Create|Devise) an? (?:detailed )?(?:plan|strategy) to)\s",
             r"^(.{0,50}?\b(?:encourages|encouraging|convinces) \w+(?: \w+)? to)\s",
         ]
@@ -238,6 +240,18 @@ def benign_prompts(benign: pd.DataFrame, cfg: LMSetConfig, rng: random.Random) -
     ]
 
 
+def third_person(verb_phrase: str) -> str:
+    """ "sort a list" -> "sorts a list" (regular English verbs, which the tasks use)."""
+    verb, _, rest = verb_phrase.partition(" ")
+    if re.search(r"(s|sh|ch|x|z)$", verb):
+        verb += "es"
+    elif re.search(r"[^aeiou]y$", verb):
+        verb = verb[:-1] + "ies"
+    else:
+        verb += "s"
+    return f"{verb} {rest}".strip()
+
+
 def request_frame(goal: str, cfg: TwinConfig) -> str | None:
     """The request frame of a harmful prompt ("Create a tutorial on how to"), or None when
     no pattern matches or the frame itself names something harmful."""
@@ -293,7 +307,8 @@ def twin_prompts(
             task = deal(kind)
             if task is None:
                 return rows
-            rows.append(_row(f"{frame} {task}.", "", "twin", "", "twin", kind, task, "train"))
+            slot = third_person(task) if frame.lower().endswith(" that") else task
+            rows.append(_row(f"{frame} {slot}.", "", "twin", "", "twin", kind, task, "train"))
     return rows
 
 
