@@ -76,6 +76,7 @@ def inputs() -> dict:
         "caption_tuples": _tuples(),
         "advbench_behaviors": pd.read_csv(ROOT / "data/01_raw/advbench_harmful_behaviors.csv"),
         "benign_instructions": pd.read_csv(ROOT / "data/01_raw/benign_instructions.csv"),
+        "benign_tasks": pd.read_csv(ROOT / "data/01_raw/benign_tasks.csv"),
         "params:build_sets": PARAMS,
         "params:model": {"family": "encoder"},
     }
@@ -102,6 +103,7 @@ def test_pipeline_runs_and_passes_prompts_through_for_encoder(inputs):
     assert len(forget) and {"text", "redirect", "rule_id"} <= set(forget.columns)
     for df in (lm_forget, lm_retain):
         assert df["completion"].eq("").all() and not df["completed"].any()
+    assert (lm_retain["source"] == "twin").any()  # benign twins of the AdvBench prompts
     stats, balance = catalog.load("set_stats"), catalog.load("set_balance")
     assert {"forget", "retain", "eval", "lm_forget", "lm_retain", "notes"} <= set(stats["set"])
     assert len(balance) == len(inputs["safety_policy"]["rules"])
@@ -126,6 +128,7 @@ def test_complete_lm_sets_with_tiny_llama(inputs, tiny_llama_dir):
         eval_set,
         inputs["advbench_behaviors"],
         inputs["benign_instructions"],
+        inputs["benign_tasks"],
         PARAMS,
     )
     model = {
