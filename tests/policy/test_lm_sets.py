@@ -202,3 +202,18 @@ def test_twin_config_errors():
             TwinConfig(),
             0,
         )
+
+
+def test_repeated_prompts_are_counted_when_dropped(caplog):
+    from relsafe.policy.lm_sets import _finish, _row
+
+    rows = [
+        _row("Explain how to fold a sheet.", "", "twin", "", "twin", "activity", "t", "train"),
+        _row("Explain how to fold a sheet", "", "twin", "", "twin", "activity", "t", "train"),
+        _row("Name three colours.", "", "benign", "", "", "instruction", "", "heldout"),
+        _row("name three colours", "", "benign", "", "", "instruction", "", "train"),
+    ]
+    with caplog.at_level("INFO", logger="relsafe.policy.lm_sets"):
+        out = _finish(rows, "lm_retain")
+    assert len(out) == 2 and set(out["split"]) == {"train"}  # the train copy wins
+    assert "lm_retain: dropped 2 prompt(s)" in caplog.text and "twin: 1" in caplog.text

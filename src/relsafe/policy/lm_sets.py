@@ -18,6 +18,7 @@ the held-out split are unseen. AdvBench and benign rows are split at random
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 from collections.abc import Callable
@@ -28,6 +29,8 @@ import pandas as pd
 
 from relsafe.policy.leakage import normalise_text
 from relsafe.policy.schema import SafetyPolicy
+
+logger = logging.getLogger(__name__)
 
 LM_COLUMNS = ["prompt", "refusal", "source", "rule_id", "category", "kind", "text", "split"]
 #: Eval attacks whose texts read well inside a prompt template.
@@ -417,7 +420,19 @@ def _finish(rows: list[dict], name: str) -> pd.DataFrame:
     df = df.assign(_k=key, _o=(df["split"] != "train").astype(int)).sort_values(
         ["_o"], kind="stable"
     )
+    before = df.groupby("source").size()
     df = df.drop_duplicates("_k").sort_index().drop(columns=["_k", "_o"])
+    dropped = (before - df.groupby("source").size().reindex(before.index, fill_value=0)).loc[
+        lambda x: x > 0
+    ]
+    if len(dropped):
+        logger.info(
+            "%s: dropped %d prompt(s) that repeat another once normalised (%s); a prompt in "
+            "both splits stays in train",
+            name,
+            int(dropped.sum()),
+            ", ".join(f"{k}: {v}" for k, v in dropped.items()),
+        )
     return df.reset_index(drop=True)
 
 
