@@ -4,6 +4,7 @@ or CUDA (bf16 where supported)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 
 import torch
@@ -53,13 +54,20 @@ def resolve_precision(device: str, precision: str = "auto") -> str:
     if device == "cpu" and precision != "no":
         if precision == "bf16" and cpu_has_native_bf16():
             return "bf16"
-        logger.warning(
-            "train_edit.mixed_precision=%s ignored: this CPU has no native %s (training in fp32)",
-            precision,
-            precision,
-        )
+        _warn_cpu_fallback(precision)
         return "no"
     return precision
+
+
+@functools.cache
+def _warn_cpu_fallback(precision: str) -> None:
+    """Once per process: an LM edit resolves its precision twice (the NPO reference pass,
+    then the training loop)."""
+    logger.warning(
+        "train_edit.mixed_precision=%s ignored: this CPU has no native %s (training in fp32)",
+        precision,
+        precision,
+    )
 
 
 def autocast(device: str | torch.device, precision: str) -> contextlib.AbstractContextManager:

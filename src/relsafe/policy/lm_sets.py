@@ -46,6 +46,16 @@ def _phrase_like(df: pd.DataFrame) -> pd.DataFrame:
     return df[~df["syntax"].astype(str).str.split("+").str[0].isin(_CLAUSE_SYNTAXES)]
 
 
+def _check_keys(cls: type, params: dict[str, Any], where: str) -> None:
+    """Unknown keys in a params block are an error that names them and the known ones."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(
+            f"params:{where}: unknown key(s) {unknown}; expected some of {sorted(known)}"
+        )
+
+
 @dataclass
 class TwinConfig:
     """The ``build_sets.lm.twins`` params: benign twins of AdvBench train prompts."""
@@ -82,12 +92,7 @@ class TwinConfig:
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> TwinConfig:
         params = params or {}
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(
-                f"params:build_sets.lm.twins: unknown key(s) {unknown}; expected some of {sorted(known)}"
-            )
+        _check_keys(cls, params, "build_sets.lm.twins")
         cfg = cls(**params)
         for pattern in cfg.frame_patterns:
             try:
@@ -154,12 +159,7 @@ class LMSetConfig:
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> LMSetConfig:
         params = dict(params or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(
-                f"params:build_sets.lm: unknown key(s) {unknown}; expected some of {sorted(known)}"
-            )
+        _check_keys(cls, params, "build_sets.lm")
         params["twins"] = TwinConfig.from_params(params.get("twins"))
         cfg = cls(**params)
         shared = set(cfg.train_templates) & set(cfg.heldout_templates)
@@ -420,11 +420,8 @@ def _finish(rows: list[dict], name: str) -> pd.DataFrame:
     df = df.assign(_k=key, _o=(df["split"] != "train").astype(int)).sort_values(
         ["_o"], kind="stable"
     )
-    before = df.groupby("source").size()
+    dropped = df.loc[df["_k"].duplicated(), "source"].value_counts(sort=False)
     df = df.drop_duplicates("_k").sort_index().drop(columns=["_k", "_o"])
-    dropped = (before - df.groupby("source").size().reindex(before.index, fill_value=0)).loc[
-        lambda x: x > 0
-    ]
     if len(dropped):
         logger.info(
             "%s: dropped %d prompt(s) that repeat another once normalised (%s); a prompt in "
