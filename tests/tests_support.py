@@ -20,3 +20,33 @@ def kedro_env() -> dict[str, str]:
         MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
     )
     return env
+
+
+def bind_metrics(
+    metrics: dict,
+    adapter_dir,
+    eval_set_sha256: str = "e" * 64,
+    policy_sha256: str | None = None,
+    variant: str = "edit",
+) -> dict:
+    """``metrics`` plus the ``binding`` block evaluate_edit writes for the adapter in
+    ``adapter_dir`` (scored as ``variant``)."""
+    import json
+
+    from relsafe.editing.adapter_io import adapter_dir_hash
+    from relsafe.registry.binding import BINDING_KEY, PREFIXES
+
+    manifest = json.loads((Path(adapter_dir) / "manifest.json").read_text())
+    binding = {
+        "family": manifest.get("family", "encoder"),
+        "eval_set_sha256": eval_set_sha256,
+        "policy_sha256": policy_sha256 or manifest.get("policy_sha256", ""),
+        "adapters": {
+            variant: {
+                "sha256": adapter_dir_hash(adapter_dir),
+                "kind": manifest.get("kind", variant),
+                "prefix": PREFIXES.get(variant, ""),
+            }
+        },
+    }
+    return {**metrics, BINDING_KEY: binding}

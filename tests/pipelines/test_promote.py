@@ -40,9 +40,9 @@ def challenger(client: MlflowClient, tmp_path, **metrics) -> str:
         client.create_registered_model(name)
     src = tmp_path / f"v{len(client.search_model_versions(f'name={name!r}'))}"
     src.mkdir()
-    mv = client.create_model_version(
-        name, src.as_uri(), tags={f"metric.{k}": str(v) for k, v in metrics.items()}
-    )
+    tags = {f"metric.{k}": str(v) for k, v in metrics.items()}
+    tags |= {"eval_set_sha256": "e" * 64, "policy_sha256": "p" * 64}
+    mv = client.create_model_version(name, src.as_uri(), tags=tags)
     client.set_registered_model_alias(name, "challenger", mv.version)
     return str(mv.version)
 
@@ -100,3 +100,27 @@ def test_promote_and_rollback_are_pipelines_outside_default():
         "promote_challenger",
         "enforce_promotion_decision",
     }
+
+
+def test_promote_follows_the_registry_not_local_files(registry, tmp_path):
+    """Issue 18 item 2: another process registered v2 and moved @challenger; the local
+    registered_model.json still names v1. Promotion must gate v2."""
+    params, register = conf("promote"), conf("register")
+    good = {"unsafe_r5": 0.05, "benign_r1": 0.9, "benign_r1_ratio": 0.98, "benign_drift": 0.01}
+    v1 = challenger(registry, tmp_path, **good)
+    assert promote_challenger({"version": v1}, MODEL, register, params)["champion_after"] == v1
+    v2 = challenger(registry, tmp_path, **good)  # "another process"
+    decision = promote_challenger({"version": v1}, MODEL, register, params)
+    assert decision["candidate_version"] == v2 and decision["champion_after"] == v2
+    explicit = promote_challenger({}, MODEL, register, {**params, "candidate_version": v1})
+    assert explicit["candidate_version"] == v1
+
+
+def test_registered_model_file_is_optional(tmp_path):
+    """`kedro run --pipelines promote` works where register never ran in this checkout."""
+    from relsafe.datasets import OptionalJSONDataset
+
+    ds = OptionalJSONDataset(filepath=str(tmp_path / "registered_model.json"))
+    assert ds.load() == {}
+    ds.save({"version": "3"})
+    assert ds.load() == {"version": "3"}

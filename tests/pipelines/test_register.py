@@ -11,6 +11,8 @@ from tests_support import PROJECT_ROOT
 from relsafe.editing import AdapterBundle, add_lora
 from relsafe.pipelines.register.nodes import register_adapter
 from relsafe.pipelines.register.pipeline import create_pipeline
+from relsafe.registry.binding import make_binding
+from relsafe.registry.errors import RegistrationFailed
 
 METRICS = {
     "unsafe_r5": 0.2,
@@ -37,15 +39,22 @@ def registry(tmp_path, monkeypatch):
     mlflow.set_registry_uri(None)
 
 
-def bundle(model, family: str) -> AdapterBundle:
+def bundle(model, family: str, kind: str = "edit", fill: float = 0.01) -> AdapterBundle:
     peft_model = add_lora(model, {"r": 2, "alpha": 4})
     with torch.no_grad():
         for name, p in peft_model.named_parameters():
             if "lora_B" in name:
-                p.fill_(0.01)
+                p.fill_(fill)
     return AdapterBundle.from_peft(
-        peft_model, {"family": family, "policy_sha256": "d" * 64, "params": {"steps": 2}}
+        peft_model,
+        {"kind": kind, "family": family, "policy_sha256": "d" * 64, "params": {"steps": 2}},
     )
+
+
+def bound(metrics: dict, **adapters: AdapterBundle) -> dict:
+    """``metrics`` with the binding evaluate_edit writes for ``adapters`` (edit=..., baseline=...)."""
+    binding = make_binding(adapters, "e" * 64, "d" * 64, "encoder")
+    return {**metrics, "binding": binding}
 
 
 def shipped_register_params() -> dict:
@@ -66,7 +75,7 @@ def test_encoder_and_lm_dispatch(registry, tiny_bert_dir, tiny_llama_dir):
         "max_length": 16,
     }
     adapter = bundle(load_encoder(EncoderConfig.from_params(enc_model)).model, "encoder")
-    info = register_adapter(adapter, METRICS, enc_model, params)
+    info = register_adapter(adapter, bound(METRICS, edit=adapter), enc_model, params)
     assert (info["model_name"], info["version"], info["alias"]) == (
         "relsafe-encoder",
         "1",
@@ -81,7 +90,10 @@ def test_encoder_and_lm_dispatch(registry, tiny_bert_dir, tiny_llama_dir):
     lm_model = {"family": "causal_lm", "name_or_path": str(tiny_llama_dir), "gguf_file": None}
     lm_adapter = bundle(load_causal_lm(CausalLMConfig.from_params(lm_model))[0], "causal_lm")
     lm_info = register_adapter(
-        lm_adapter, {"asr_heldout": 0.1}, lm_model, {**params, "smoke_test": False}
+        lm_adapter,
+        bound({"asr_heldout": 0.1}, edit=lm_adapter),
+        lm_model,
+        {**params, "smoke_test": False},
     )
     assert lm_info["model_name"] == "relsafe-lm" and lm_info["family"] == "causal_lm"
     assert MlflowClient().get_model_version("relsafe-lm", "1").tags["metric.missing"]
@@ -101,3 +113,29 @@ def test_pipeline_wiring():
     (node,) = create_pipeline().nodes
     assert node.inputs == ["edit_adapter", "metrics", "params:model", "params:register"]
     assert node.outputs == ["registered_model"]
+
+
+def test_baseline_pointed_at_as_the_edit_is_refused(registry, tiny_bert_dir):
+    """Issue 18 item 1: `edit_adapter` pointed at the baseline folder registered the baseline
+    with the edit's metrics. Now its hash is not the edit's, and it is a baseline."""
+    from relsafe.models import EncoderConfig, load_encoder
+
+    enc_model = {
+        "family": "encoder",
+        "kind": "mean_pool",
+        "name_or_path": str(tiny_bert_dir),
+        "max_length": 16,
+    }
+    enc = load_encoder(EncoderConfig.from_params(enc_model)).model
+    edit = bundle(enc, "encoder")
+    baseline = bundle(
+        load_encoder(EncoderConfig.from_params(enc_model)).model, "encoder", "baseline", 0.02
+    )
+    metrics = bound({**METRICS, "baseline_benign_drift": 0.099}, edit=edit, baseline=baseline)
+    params = {**shipped_register_params(), "smoke_test": False}
+    with pytest.raises(RegistrationFailed, match="concept-erasure baseline"):
+        register_adapter(baseline, metrics, enc_model, params)
+    foreign = bundle(load_encoder(EncoderConfig.from_params(enc_model)).model, "encoder", fill=0.03)
+    with pytest.raises(RegistrationFailed, match="not on this adapter"):
+        register_adapter(foreign, metrics, enc_model, params)
+    assert MlflowClient().search_registered_models() == []

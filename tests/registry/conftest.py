@@ -88,7 +88,8 @@ def encoder_adapter_dir(tmp_path_factory, encoder_params) -> Path:
     model = _random_lora(enc.model, {"r": 4, "alpha": 8}, seed=1)
     out = tmp_path_factory.mktemp("enc_adapter") / "adapter"
     AdapterBundle.from_peft(
-        model, {"family": "encoder", "policy_sha256": "p" * 64, "params": {"steps": 1}}
+        model,
+        {"kind": "edit", "family": "encoder", "policy_sha256": "p" * 64, "params": {"steps": 1}},
     ).save(out)
     return out
 
@@ -112,5 +113,7 @@ def lm_adapter_dir(tmp_path_factory, lm_params) -> Path:
     model, _ = load_causal_lm(CausalLMConfig.from_params(lm_params))
     model = _random_lora(model, {"r": 4, "alpha": 8}, seed=2)
     out = tmp_path_factory.mktemp("lm_adapter") / "adapter"
-    AdapterBundle.from_peft(model, {"family": "causal_lm", "policy_sha256": "q" * 64}).save(out)
+    AdapterBundle.from_peft(
+        model, {"kind": "edit", "family": "causal_lm", "policy_sha256": "q" * 64}
+    ).save(out)
     return out

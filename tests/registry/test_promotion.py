@@ -31,8 +31,10 @@ def add_version(
     unsafe_r5: float,
     benign_r1: float = 0.9,
     alias: str = "challenger",
+    eval_set: str = "e" * 64,
+    policy: str = "p" * 64,
 ) -> str:
-    """A version with metric tags only (promotion never loads the model)."""
+    """A version with metric and binding tags only (promotion never loads the model)."""
     try:
         client.get_registered_model(NAME)
     except Exception:
@@ -42,7 +44,12 @@ def add_version(
     mv = client.create_model_version(
         NAME,
         src.as_uri(),
-        tags={"metric.unsafe_r5": str(unsafe_r5), "metric.benign_r1": str(benign_r1)},
+        tags={
+            "metric.unsafe_r5": str(unsafe_r5),
+            "metric.benign_r1": str(benign_r1),
+            **({"eval_set_sha256": eval_set} if eval_set else {}),
+            **({"policy_sha256": policy} if policy else {}),
+        },
     )
     client.set_registered_model_alias(NAME, alias, mv.version)
     return str(mv.version)
@@ -141,3 +148,26 @@ def test_lock_fencing_stops_a_holder_that_lost_the_lock(sqlite_registry, tmp_pat
     client.set_registered_model_tag(lock_name(NAME), OWNER_TAG, "intruder")
     with pytest.raises(PromotionConflict, match="intruder"):
         lock.check()
+
+
+@pytest.mark.parametrize(
+    ("eval_set", "policy", "reason"),
+    [
+        ("f" * 64, "p" * 64, "different eval set"),
+        ("e" * 64, "q" * 64, "different policy"),
+        (None, "p" * 64, "challenger has no eval set hash"),
+    ],
+)
+def test_no_regression_needs_the_same_eval_set_and_policy(
+    sqlite_registry, tmp_path, eval_set, policy, reason
+):
+    """Metrics scored on another eval set or policy are not compared: the gate fails, saying so."""
+    client = MlflowClient()
+    add_version(client, tmp_path, unsafe_r5=0.3)
+    assert promote(NAME, GATES, lock=FAST_LOCK)["decision"] == "promoted"
+    add_version(client, tmp_path, unsafe_r5=0.1, eval_set=eval_set, policy=policy)
+    decision = promote(NAME, GATES, lock=FAST_LOCK)
+    assert decision["decision"] == "rejected"
+    (gate,) = [g for g in decision["gates"] if g["gate"].startswith("no_regression")]
+    assert not gate["passed"] and reason in gate["reason"] and "not comparable" in gate["reason"]
+    assert all(g["passed"] for g in decision["gates"] if g["gate"].startswith("absolute"))

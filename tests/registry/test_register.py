@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from tests_support import bind_metrics
 
 from relsafe.registry.aliases import ensure_reachable, load_registered
 from relsafe.registry.errors import (
@@ -30,7 +31,7 @@ def test_encoder_round_trip(sqlite_registry, tmp_path, encoder_adapter_dir, enco
         encoder_params,
         "relsafe-encoder",
         tags={"git_commit": "abc"},
-        metrics={"unsafe_r5": 0.1},
+        metrics=bind_metrics({"unsafe_r5": 0.1}, encoder_adapter_dir),
     )
     assert info["version"] == "1" and info["alias"] == "challenger"
     client = MlflowClient()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -16,6 +17,26 @@ from safetensors.torch import load_file, save_file
 WEIGHTS = "adapter_model.safetensors"
 CONFIG = "adapter_config.json"
 MANIFEST = "manifest.json"
+
+
+def content_hash(state_dict: dict[str, torch.Tensor], adapter_config: dict) -> str:
+    """sha256 of what an adapter *does*: every tensor (name, dtype, shape, bytes) and the peft
+    config. The same weights give the same hash in memory and on disk, whatever the file layout."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().cpu().contiguous()
+        h.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    h.update(json.dumps(adapter_config, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def adapter_dir_hash(directory: str | Path) -> str:
+    """:func:`content_hash` of the adapter saved in ``directory``."""
+    directory = Path(directory)
+    return content_hash(
+        load_file(str(directory / WEIGHTS)), json.loads((directory / CONFIG).read_text())
+    )
 
 
 @dataclass
@@ -36,6 +57,10 @@ class AdapterBundle:
             json.dumps(config, default=lambda o: sorted(o) if isinstance(o, set) else str(o))
         )
         return cls(state, config, manifest)
+
+    def content_hash(self) -> str:
+        """sha256 of the weights and peft config (see :func:`content_hash`)."""
+        return content_hash(self.state_dict, self.adapter_config)
 
     def apply_to(self, model: PeftModel) -> None:
         """Load these weights into a peft model built with the same config."""

@@ -79,8 +79,13 @@ def no_regression_gates(
     config: dict,
     champion_label: str = "champion",
     missing_champion_metric: str = "fail",
+    incomparable: str | None = None,
 ) -> list[GateResult]:
-    """Challenger vs champion per metric; passes (saying so) when there is no champion yet."""
+    """Challenger vs champion per metric; passes (saying so) when there is no champion yet.
+
+    ``incomparable`` (why the two were not scored alike: another eval set or policy) fails
+    every gate with that reason instead of comparing numbers that mean different things.
+    """
     results = []
     for metric, rule in (config or {}).items():
         rule = rule or {}
@@ -95,6 +100,17 @@ def no_regression_gates(
         if champion is None:
             results.append(
                 GateResult(gate, metric, True, f"no {champion_label} yet: nothing to regress from")
+            )
+            continue
+        if incomparable:
+            results.append(
+                GateResult(
+                    gate,
+                    metric,
+                    False,
+                    f"{metric}: not comparable with {champion_label} ({incomparable}): FAIL; "
+                    "re-evaluate both on the same eval set and policy",
+                )
             )
             continue
         old = _value(champion, metric)
@@ -132,6 +148,7 @@ def evaluate_gates(
     config: dict,
     champion_label: str = "champion",
     missing_champion_metric: str = "fail",
+    incomparable: str | None = None,
 ) -> list[GateResult]:
     """All gates in ``config`` (``absolute`` then ``no_regression``); unknown keys are an error."""
     unknown = set(config or {}) - {"absolute", "no_regression"}
@@ -149,4 +166,5 @@ def evaluate_gates(
         (config or {}).get("no_regression", {}),
         champion_label,
         missing_champion_metric,
+        incomparable,
     )

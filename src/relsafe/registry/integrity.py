@@ -10,6 +10,11 @@ from relsafe.registry.errors import CorruptArtifact
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_MANIFEST = "manifest.json"
+#: Version tags holding the artifacts' checksums (the registry's copy of ``checksums.json``).
+CHECKSUMS_DIGEST_TAG, CHECKSUM_TAG_PREFIX = "checksums.sha256", "checksum."
+#: Files every registered adapter's checksums must cover.
+REQUIRED_ADAPTER_FILES = (ADAPTER_WEIGHTS, ADAPTER_CONFIG, ADAPTER_MANIFEST)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -28,6 +33,53 @@ def file_checksums(root: str | Path) -> dict[str, str]:
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
+
+
+def checksums_digest(sums: dict) -> str:
+    """sha256 of the canonical JSON of a ``checksums.json`` mapping."""
+    return hashlib.sha256(
+        json.dumps(sums, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def checksum_tags(sums: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Version tags: the digest of all checksums, plus one ``checksum.adapter/<file>`` each."""
+    tags = {CHECKSUMS_DIGEST_TAG: checksums_digest(sums)}
+    for rel, digest in sorted(sums.get("adapter", {}).items()):
+        tags[f"{CHECKSUM_TAG_PREFIX}adapter/{rel}"] = digest
+    return tags
+
+
+def verify_complete(root: str | Path, expected: dict[str, str], label: str) -> None:
+    """Checksums must exist and cover every file under ``root`` (an emptied or trimmed
+    ``checksums.json`` must not switch the check off)."""
+    root = Path(root)
+    if not expected:
+        raise CorruptArtifact(
+            f"{label} artifact at {root}: no checksums recorded (empty or removed)"
+        )
+    present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    unlisted = sorted(present - set(expected))
+    if unlisted:
+        raise CorruptArtifact(f"{label} artifact at {root}: files without a checksum: {unlisted}")
+    if label == "adapter":
+        absent = [f for f in REQUIRED_ADAPTER_FILES if f not in expected]
+        if absent:
+            raise CorruptArtifact(f"adapter artifact at {root}: checksums lack {absent}")
+
+
+def read_manifest(directory: str | Path) -> dict:
+    """The adapter's ``manifest.json``; missing, empty or not a JSON object is CorruptArtifact."""
+    path = Path(directory) / ADAPTER_MANIFEST
+    if not path.is_file():
+        raise CorruptArtifact(f"adapter folder {Path(directory)} has no {ADAPTER_MANIFEST}")
+    try:
+        manifest = json.loads(path.read_text())
+    except ValueError as exc:
+        raise CorruptArtifact(f"adapter manifest {path} is not valid JSON: {exc}") from exc
+    if not isinstance(manifest, dict) or not manifest:
+        raise CorruptArtifact(f"adapter manifest {path} is empty")
+    return manifest
 
 
 def verify_checksums(root: str | Path, expected: dict[str, str], label: str) -> None:
@@ -81,3 +133,4 @@ def validate_adapter_dir(directory: str | Path) -> None:
         ) from exc
     if not isinstance(config, dict) or "peft_type" not in config:
         raise CorruptArtifact(f"adapter config {directory / ADAPTER_CONFIG} has no peft_type")
+    read_manifest(directory)

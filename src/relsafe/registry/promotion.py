@@ -27,6 +27,7 @@ from relsafe.registry.aliases import (
     get_registered_model,
     version_by_alias,
 )
+from relsafe.registry.binding import comparable
 from relsafe.registry.errors import NothingToRollBack, PromotionConflict, RegistryError
 from relsafe.registry.gates import GateResult, evaluate_gates
 from relsafe.registry.lock import RegistryLock
@@ -153,15 +154,18 @@ def promote(
             }
             logger.info("%s v%s already is @%s: nothing to do", model_name, version, champion_alias)
             return decision
-        champ_metrics = None
+        champ_metrics, incomparable = None, None
         if champion is not None:
-            champ_metrics = version_metrics(client, client.get_model_version(model_name, champion))
+            champ_mv = client.get_model_version(model_name, champion)
+            champ_metrics = version_metrics(client, champ_mv)
+            incomparable = comparable(cand.tags or {}, champ_mv.tags or {})
         results = evaluate_gates(
             version_metrics(client, cand),
             champ_metrics,
             gates,
             f"{champion_alias} v{champion}",
             missing_champion_metric,
+            incomparable,
         )
         if (cand.tags or {}).get(ROLLED_BACK_TAG):
             results.append(

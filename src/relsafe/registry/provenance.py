@@ -87,6 +87,13 @@ def version_tags(
     }
     if manifest.get("base_sha256"):
         tags["base_sha256"] = str(manifest["base_sha256"])
+    tags.update(metric_tags(metrics, headline))
+    return tags
+
+
+def metric_tags(metrics: dict, headline: list[str]) -> dict[str, str]:
+    """``metric.<name>`` for each headline metric, and ``metric.missing`` for absent ones."""
+    tags = {}
     missing = [k for k in headline if k not in metrics]
     if missing:  # tagged and logged, not fatal: promotion gates fail on missing metrics anyway
         logger.warning(

@@ -39,9 +39,17 @@ from relsafe.registry.base_ref import (
     make_base_ref,
     write_base_ref,
 )
+from relsafe.registry.binding import ADAPTER_KIND_TAG, ADAPTER_SHA_TAG, bound_metrics
 from relsafe.registry.errors import RegistrationFailed
-from relsafe.registry.integrity import file_checksums, sha256_file, validate_adapter_dir
+from relsafe.registry.integrity import (
+    checksum_tags,
+    file_checksums,
+    read_manifest,
+    sha256_file,
+    validate_adapter_dir,
+)
 from relsafe.registry.lock import RegistryLock
+from relsafe.registry.provenance import metric_tags
 from relsafe.registry.pyfunc_common import ADAPTER, BASE_MODEL, BASE_REF, CHECKSUMS
 
 logger = logging.getLogger(__name__)
@@ -106,7 +114,7 @@ def pip_requirements(extra: tuple[str, ...] = ()) -> list[str]:
 
 def _stage_artifacts(
     adapter_dir: Path, model_params: dict, copy_base: str, tmp: Path
-) -> dict[str, str]:
+) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
     ref = make_base_ref(model_params, copy=copy_base)
     write_base_ref(ref, tmp / "base_ref.json")
     artifacts = {ADAPTER: str(adapter_dir), BASE_REF: str(tmp / "base_ref.json")}
@@ -124,7 +132,7 @@ def _stage_artifacts(
                 artifacts["base_tokenizer"] = str(tok_dir)
     (tmp / "checksums.json").write_text(json.dumps(sums, indent=2, sort_keys=True))
     artifacts[CHECKSUMS] = str(tmp / "checksums.json")
-    return artifacts
+    return artifacts, sums
 
 
 def _smoke_test(model_uri: str, spec: FamilySpec) -> None:
@@ -199,8 +207,17 @@ def register_model(
     copy_base: str = "auto",
     smoke_test: bool = True,
     lock: dict | None = None,
+    allow_baseline: bool = False,
+    headline_metrics: list[str] | None = None,
 ) -> dict:
     """Log + register an adapter of ``family`` (``encoder`` | ``causal_lm``); returns version info.
+
+    ``metrics`` must carry the ``binding`` block that ``evaluate_edit`` writes
+    (:mod:`relsafe.registry.binding`): metrics measured on another adapter are refused, and
+    so is a concept-erasure baseline unless ``allow_baseline``. The version is tagged with
+    the adapter's content hash and kind, the eval-set and policy hashes, the artifacts'
+    checksums (``checksums.sha256``, ``checksum.<artifact>/<file>``), which loading re-checks,
+    and ``metric.<name>`` for each of ``headline_metrics`` (from the bound metrics).
 
     Uses the active MLflow run when there is one (as under kedro-mlflow), else a new run.
     ``alias`` only moves forward: if a concurrent registration already pointed it at a newer
@@ -219,6 +236,24 @@ def register_model(
     spec = FAMILIES[family]
     adapter_dir = Path(adapter_dir)
     validate_adapter_dir(adapter_dir)
+    manifest = read_manifest(adapter_dir)
+    from relsafe.editing.adapter_io import adapter_dir_hash
+
+    adapter_sha = adapter_dir_hash(adapter_dir)
+    tags = {k: str(v) for k, v in (tags or {}).items()}
+    if metrics is not None:
+        metrics, binding_tags = bound_metrics(metrics, adapter_sha, manifest, allow_baseline)
+        tags = {k: v for k, v in tags.items() if not k.startswith("metric.")} | binding_tags
+        if headline_metrics:
+            tags |= metric_tags(metrics, list(headline_metrics))
+    else:
+        kind = manifest.get("kind")
+        if (kind == "baseline" or manifest.get("skipped")) and not allow_baseline:
+            raise RegistrationFailed(
+                "this adapter is the concept-erasure baseline, not the edit; refusing to "
+                "register it under the model's name (allow_baseline=True to do so on purpose)"
+            )
+        tags |= {ADAPTER_SHA_TAG: adapter_sha, ADAPTER_KIND_TAG: str(kind)}
     ensure_reachable()
     frame = pd.DataFrame({spec.input_column: list(spec.examples)})
     out_example = (
@@ -229,7 +264,8 @@ def register_model(
     signature = infer_signature(frame, out_example, params=spec.params)
 
     with tempfile.TemporaryDirectory() as tmp:
-        artifacts = _stage_artifacts(adapter_dir, model_params, copy_base, Path(tmp))
+        artifacts, sums = _stage_artifacts(adapter_dir, model_params, copy_base, Path(tmp))
+        tags |= checksum_tags(sums)
         run_ctx = mlflow.start_run() if mlflow.active_run() is None else None
         try:
             if metrics:
@@ -261,9 +297,7 @@ def register_model(
     alias_set = False
     try:
         created_model = _ensure_registered_model(client, model_name, family)
-        mv = mlflow.register_model(
-            info.model_uri, model_name, tags={k: str(v) for k, v in (tags or {}).items()}
-        )
+        mv = mlflow.register_model(info.model_uri, model_name, tags=tags)
         new_version = str(mv.version)
         if mv.status != "READY":
             raise RegistrationFailed(
@@ -289,7 +323,7 @@ def register_model(
         "alias_uri": f"models:/{model_name}@{alias}",
         "logged_model_uri": info.model_uri,
         "run_id": info.run_id,
-        "tags": {k: str(v) for k, v in (tags or {}).items()},
+        "tags": tags,
     }
 
 

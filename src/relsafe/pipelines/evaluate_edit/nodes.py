@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 
 import mlflow
@@ -9,10 +11,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from relsafe.editing import AdapterBundle
+from relsafe.editing.manifest import frame_hash
 from relsafe.evaluation.comparison import clean_metrics, comparison_table
 from relsafe.evaluation.plots import drift_histograms, examples_table, per_rule_bars
 from relsafe.evaluation.report import build_report
 from relsafe.evaluation.suite import evaluate_encoder, evaluate_lm
+from relsafe.policy import load_policy
+from relsafe.registry.binding import BINDING_KEY, make_binding
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +39,23 @@ def evaluate_edit(
     Returns metrics (flat), per-row results, comparison table, per-rule table, drift table
     and before/after examples. ``policy_data`` (the raw policy YAML) gives each rule's
     category for the per-category metrics.
+
+    The metrics carry a ``binding`` block (:mod:`relsafe.registry.binding`): each scored
+    adapter's content hash and kind, and the hashes of the scored rows and the policy, so
+    that registration can refuse metrics that belong to another adapter.
     """
+    family = model.get("family", "encoder")
+    scored = (
+        frame_hash(eval_set, retain_set)
+        if family == "encoder"
+        else frame_hash(lm_forget_set, lm_retain_set)
+        + ":"
+        + hashlib.sha256(str(plain_text).encode()).hexdigest()
+    )
     eval_set = with_categories(eval_set, policy_data)
     adapters = {"edit": edit_adapter}
     if "baseline" in params.get("variants", ["edit", "baseline"]):
         adapters["baseline"] = baseline_adapter
-    family = model.get("family", "encoder")
     if family == "encoder":
         result = evaluate_encoder(model, adapters, eval_set, retain_set, params)
     elif family == "causal_lm":
@@ -52,14 +68,26 @@ def evaluate_edit(
     metrics = clean_metrics(result.metrics)
     if params.get("log_mlflow", True) and mlflow.active_run() is not None:
         mlflow.log_metrics(metrics)
+    binding = make_binding(
+        adapters, hashlib.sha256(scored.encode()).hexdigest(), _policy_sha(policy_data), family
+    )
     return (
-        metrics,
+        {**metrics, BINDING_KEY: binding},
         result.rows,
         comparison_table(metrics),
         result.per_rule,
         result.drift,
         result.examples,
     )
+
+
+def _policy_sha(policy_data: dict | None) -> str:
+    """The policy digest that train_edit writes into the manifest (raw JSON if it is invalid)."""
+    try:
+        return load_policy(policy_data, source="safety_policy").digest()
+    except Exception:  # an invalid policy never trained an adapter: no manifest can match
+        raw = json.dumps(policy_data, sort_keys=True, default=str)
+        return "raw:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
 def with_categories(frame: pd.DataFrame, policy_data: dict | None) -> pd.DataFrame:

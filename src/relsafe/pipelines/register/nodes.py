@@ -19,11 +19,16 @@ def headline_for(family: str, register_params: dict) -> list[str]:
 
 
 def register_adapter(adapter: AdapterBundle, metrics: dict, model: dict, params: dict) -> dict:
-    """Register the edit of ``model.family`` and point ``params.alias`` at the new version."""
+    """Register the edit of ``model.family`` and point ``params.alias`` at the new version.
+
+    ``metrics`` must have been measured on this very adapter (its ``binding`` block names
+    the adapter's content hash); a baseline adapter is refused unless
+    ``register.allow_baseline`` is true.
+    """
     family = model.get("family", "encoder")
     if family not in FAMILIES:
         raise ValueError(f"model.family {family!r}: expected one of {sorted(FAMILIES)}")
-    tags = version_tags(adapter.manifest, model, metrics, headline_for(family, params))
+    tags = version_tags(adapter.manifest, model, {}, [])
     if mlflow.active_run() is not None:  # the run records the same provenance as the version
         mlflow.set_tags(
             {
@@ -45,4 +50,6 @@ def register_adapter(adapter: AdapterBundle, metrics: dict, model: dict, params:
             copy_base=params.get("copy_base", "auto"),
             smoke_test=bool(params.get("smoke_test", True)),
             lock=params.get("lock"),
+            allow_baseline=bool(params.get("allow_baseline", False)),
+            headline_metrics=headline_for(family, params),
         )
