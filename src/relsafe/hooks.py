@@ -7,6 +7,35 @@ from kedro.framework.hooks import hook_impl
 from relsafe.oro.dask_extract import configure_scheduler
 
 
+class ConfigValidationHook:
+    """Validate every params block against :mod:`relsafe.config_schema` before any node runs
+    (and before kedro-mlflow opens a run): a typo or wrong type stops the run at once."""
+
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context) -> None:
+        from relsafe.config_schema import validate_params
+
+        validate_params(context.params, source=f"conf/{context.env or 'local'} + --params")
+
+
+class RegistryReachableHook:
+    """Fail within seconds, naming the URI, when an http(s) tracking/registry server is down,
+    instead of MLflow's minutes of retries (kedro-mlflow contacts it on start-up)."""
+
+    timeout_s = 5.0
+
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context) -> None:
+        from relsafe.registry.aliases import ensure_reachable
+
+        try:
+            server = (context.config_loader["mlflow"] or {}).get("server") or {}
+        except Exception:  # no mlflow.yml: kedro-mlflow's defaults (a local store)
+            return
+        uris = [server.get("mlflow_tracking_uri"), server.get("mlflow_registry_uri")]
+        ensure_reachable(self.timeout_s, uris=[u for u in uris if u])
+
+
 class DaskSchedulerHook:
     """Point Dask at the scheduler named in params (threads by default, or a cluster).
 

@@ -1,8 +1,9 @@
 """Project settings (Kedro). kedro-mlflow registers its hooks through its plugin entry point."""
 
-from kedro.config import OmegaConfigLoader
+from relsafe.config_loader import RelsafeConfigLoader
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+# OmegaConfigLoader + a clear error for an unknown --env + MLFLOW_TRACKING_URI wins over mlflow.yml.
+CONFIG_LOADER_CLASS = RelsafeConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
@@ -14,6 +15,12 @@ CONFIG_LOADER_ARGS = {
     },
 }
 
-from relsafe.hooks import DaskSchedulerHook  # noqa: E402
+from relsafe.hooks import (  # noqa: E402
+    ConfigValidationHook,
+    DaskSchedulerHook,
+    RegistryReachableHook,
+)
 
-HOOKS = (DaskSchedulerHook(),)
+# Params are validated and the registry checked before kedro-mlflow's hooks and any node run.
+# pluggy calls hooks last-registered first: params are checked before the registry.
+HOOKS = (DaskSchedulerHook(), RegistryReachableHook(), ConfigValidationHook())

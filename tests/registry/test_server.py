@@ -159,7 +159,11 @@ def test_racing_promotions_end_in_one_consistent_champion(server_registry, tmp_p
             NAME,
             f"runs:/{run.info.run_id}/model",
             run_id=run.info.run_id,
-            tags={"metric.unsafe_r5": str(unsafe)},
+            tags={
+                "metric.unsafe_r5": str(unsafe),
+                "eval_set_sha256": "e" * 64,  # scored alike: the no-regression gate compares
+                "policy_sha256": "p" * 64,
+            },
         )
         versions.append(str(mv.version))
     v1, v2, v3 = versions

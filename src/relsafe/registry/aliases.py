@@ -15,13 +15,17 @@ from relsafe.registry.errors import AliasNotFound, ModelNotFound, RegistryUnreac
 CHALLENGER, CHAMPION, PREVIOUS_CHAMPION = "challenger", "champion", "previous-champion"
 
 
-def ensure_reachable(timeout_s: float = 5.0) -> None:
+def ensure_reachable(timeout_s: float = 5.0, uris: list[str] | None = None) -> None:
     """For an ``http(s)`` tracking/registry URI, GET ``/health`` once, without MLflow's retries.
+
+    ``uris`` defaults to MLflow's current tracking and registry URIs.
 
     Raises:
         RegistryUnreachable: naming the URI, when the server does not answer.
     """
-    for uri in {mlflow.get_tracking_uri(), mlflow.get_registry_uri()}:
+    if uris is None:
+        uris = [mlflow.get_tracking_uri(), mlflow.get_registry_uri()]
+    for uri in dict.fromkeys(uris):
         if not str(uri).startswith(("http://", "https://")):
             continue
         url = str(uri).rstrip("/") + "/health"
