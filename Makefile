@@ -41,10 +41,10 @@ lint: install  ## ruff
 	$(BIN)/ruff format --check src tests benchmarks
 
 promote: install  ## promote the challenger to champion if the gates pass
-	$(BIN)/kedro run --pipeline promote
+	$(BIN)/kedro run --pipelines promote
 
 rollback: install  ## point champion back at previous-champion
-	$(BIN)/kedro run --pipeline rollback
+	$(BIN)/kedro run --pipelines rollback
 
 dag: install  ## generate the Airflow DAG for the full chain (extract ... promote) into airflow_dags/
 	$(BIN)/kedro airflow create --pipelines __full__ --target-dir airflow_dags --env $(or $(DAG_ENV),local)
