@@ -24,7 +24,7 @@ import pandas as pd
 from relsafe.oro import TupleExtractor
 from relsafe.oro.scoring import Normalizer, parse_scene_graph, score
 
-DEFAULT_CORPUS = Path(__file__).parent / "data" / "factual_dev.csv"
+DEFAULT_CORPUS = Path(__file__).resolve().parents[1] / "data" / "01_raw" / "factual_dev_graphs.csv"
 Triples = list[tuple[str, str, str]]
 
 

@@ -30,9 +30,36 @@ def test_columns_consumers_rely_on(text_sets):
         "marginal_object",
         "general",
     }
-    assert set(text_sets.eval["label"]) == {"unsafe", "benign"}
+    assert {"text", "gallery_text"} <= set(text_sets.eval.columns)
+    assert (
+        {"unsafe", "benign"} <= set(text_sets.eval["label"]) <= {"unsafe", "benign", "distractor"}
+    )
     assert {"paraphrase", "contextual", "syntactic", "neighbour"} <= set(text_sets.eval["attack"])
     assert text_sets.forget["redirect"].str.len().gt(0).all()
+
+
+def test_paired_gallery_never_holds_a_query_or_training_text(text_sets):
+    ev = text_sets.eval
+    queries = ev[ev["label"] != "distractor"]
+    assert queries["gallery_text"].str.len().gt(0).all()
+    gallery = _norm(ev, "gallery_text")
+    assert not gallery & _norm(queries)  # base figures are measured, not 1.0 by construction
+    train = _norm(text_sets.forget) | _norm(text_sets.forget, "redirect") | _norm(text_sets.retain)
+    assert not _norm(queries, "gallery_text") & train
+    distractors = ev[ev["label"] == "distractor"]
+    assert (distractors["text"] == distractors["gallery_text"]).all()
+    assert not _norm(distractors) & train
+
+
+def test_gallery_and_distractor_settings_are_checked():
+    with pytest.raises(ValueError, match=r"build_sets.gallery: unknown key\(s\) \['swap_shar'\]"):
+        SetConfig.from_params({"gallery": {"swap_shar": 0.2}})
+    with pytest.raises(ValueError, match="distractors"):
+        SetConfig.from_params({"gallery": {"distractors": -1}})
+    with pytest.raises(ValueError, match="context_share"):
+        SetConfig.from_params({"gallery": {"context_share": 1.5}})
+    with pytest.raises(ValueError, match="placeholder"):
+        SetConfig.from_params({"gallery": {"scenes": ["no slot here"]}})
 
 
 def test_deterministic_under_seed(policy, tuples, small_cfg, text_sets):

@@ -125,6 +125,7 @@ class _Pool:
     base: torch.Tensor
     redirect: torch.Tensor | None = None
     own: torch.Tensor | None = None  # row -> its entry in the gallery
+    group: torch.Tensor | None = None  # row -> its rule index (forget rows; region losses)
 
 
 @dataclass
@@ -197,14 +198,29 @@ def build_pools(
             else torch.zeros(0, encoder.embedding_dim)
         )
 
+    rule_index = {
+        r: i
+        for i, r in enumerate(
+            sorted(set(forget["rule_id"].astype(str))) if "rule_id" in forget else []
+        )
+    }
+    forget_groups = (
+        [rule_index[str(r)] for r in forget["rule_id"]] if rule_index else [0] * len(forget)
+    )
+    unsafe_group: dict[str, int] = {}
     for spec in specs:
         if spec.data == "forget":
             texts, red = (
                 forget["text"].astype(str).tolist(),
                 forget["redirect"].astype(str).tolist(),
             )
+            n = len(texts)
             texts, red = augment.apply(spec.name, texts, red, seed)
-            pools[spec.name] = _Pool(texts, embed(texts), embed(red))
+            groups = [forget_groups[i % n] for i in range(len(texts))]
+            unsafe_group.update(zip(texts, groups))
+            pools[spec.name] = _Pool(
+                texts, embed(texts), embed(red), group=torch.tensor(groups, dtype=torch.long)
+            )
         elif spec.data == "redirect":
             texts = list(dict.fromkeys(forget["redirect"].astype(str)))
             texts, _ = augment.apply(spec.name, texts, None, seed)
@@ -221,16 +237,23 @@ def build_pools(
         names = list(cache)
         index = {t: i for i, t in enumerate(names)}
         gallery = torch.from_numpy(np.stack([cache[t] for t in names]))
+        gallery_group = torch.tensor([unsafe_group.get(t, -1) for t in names], dtype=torch.long)
         for spec in specs:
             if _takes_gallery(spec.loss):
                 pool = pools[spec.name]
                 pool.own = torch.tensor([index[t] for t in pool.texts], dtype=torch.long)
                 spec.options = {**spec.options, "gallery": gallery}
+                if "gallery_group" in inspect.signature(get_loss(spec.loss)).parameters:
+                    spec.options["gallery_group"] = gallery_group
     return pools
 
 
+def _loss_params(loss: str) -> set[str]:
+    return set(inspect.signature(get_loss(loss)).parameters)
+
+
 def _takes_gallery(loss: str) -> bool:
-    return "gallery" in inspect.signature(get_loss(loss)).parameters
+    return "gallery" in _loss_params(loss)
 
 
 def embed_bucketed(model: torch.nn.Module, texts: list[str], bucket: int) -> torch.Tensor:
@@ -283,6 +306,8 @@ def make_compute_terms(
             start += len(idx)
             base = pool.base[idx].to(part.device)
             extra = {"own": pool.own[idx].to(part.device)} if pool.own is not None else {}
+            if pool.group is not None and "group" in _loss_params(spec.loss):
+                extra["group"] = pool.group[idx].to(part.device)
             if pool.redirect is not None:
                 out[spec.name] = losses[spec.name](
                     part,
@@ -374,7 +399,7 @@ def train_encoder_edit(
                 "loss": s.loss,
                 "weight": s.weight,
                 "n_rows": len(pools[s.name].texts),
-                **{k: v for k, v in s.options.items() if k != "gallery"},
+                **{k: v for k, v in s.options.items() if k not in ("gallery", "gallery_group")},
             }
             for s in specs
         },

@@ -119,3 +119,44 @@ def encoder_forget_gallery(
     away = F.relu(_cos(edited, base) - margin)
     toward = 1 - _cos(edited, redirect)
     return (rank + away + redirect_weight * toward).mean()
+
+
+@register_loss("encoder_forget_region")
+def encoder_forget_region(
+    edited: torch.Tensor,
+    base: torch.Tensor,
+    redirect: torch.Tensor,
+    gallery: torch.Tensor,
+    own: torch.Tensor,
+    group: torch.Tensor,
+    gallery_group: torch.Tensor,
+    k: int = 10,
+    gap: float = 0.05,
+    margin: float = 0.5,
+    redirect_weight: float = 0.25,
+    temperature: float = 0.05,
+) -> torch.Tensor:
+    """Forget a region, not a string: no unsafe scene of the rule may stay in the top-k.
+
+    ``gallery`` holds frozen-base embeddings of every training text; ``gallery_group[j]`` is
+    the rule index of entry j when it is an unsafe (forget) text, else -1, and ``group[i]``
+    is row i's rule. The hinge ``relu(smooth_max(cos(e, unsafe entries of the rule)) -
+    kth_best_safe + gap)`` asks that every other wording of the unsafe relation (other
+    lemmas, syntax, context: the stand-ins for its images) ranks below k safe entries, so
+    the edit learns the relation rather than moving each string off its own copy.
+    ``temperature`` smooths the max (log-sum-exp) so every close unsafe entry gets gradient.
+    """
+    e = F.normalize(edited.float(), dim=-1)
+    sims = e @ F.normalize(gallery.float(), dim=-1).T
+    unsafe = gallery_group.view(1, -1) == group.view(-1, 1)
+    unsafe = unsafe.scatter(1, own.view(-1, 1), True)
+    neg_inf = torch.finfo(sims.dtype).min
+    unsafe_sims = sims.masked_fill(~unsafe, neg_inf)
+    smooth_max = temperature * torch.logsumexp(unsafe_sims / temperature, dim=1)
+    safe_sims = sims.masked_fill(unsafe | (gallery_group.view(1, -1) >= 0), neg_inf)
+    n_safe = int((~(unsafe | (gallery_group.view(1, -1) >= 0))).sum(1).min())
+    kth = safe_sims.topk(max(1, min(k, n_safe)), dim=1).values[:, -1]
+    rank = F.relu(smooth_max - kth + gap)
+    away = F.relu(_cos(edited, base) - margin)
+    toward = 1 - _cos(edited, redirect)
+    return (rank + away + redirect_weight * toward).mean()

@@ -1,10 +1,19 @@
 """Before/after metrics for encoder edits: retrieval, drift, per rule / category / neighbour kind.
 
-Gallery = every eval text embedded by the frozen base; query i (embedded by the variant under
-test) targets gallery row i. Variants: ``base`` (the unedited model: queries = gallery),
-``edit`` (the relationship-aware adapter) and ``baseline`` (concept erasure). Flat metric
-names: the edit's unprefixed (``unsafe_r5``), the others prefixed (``base_unsafe_r5``,
-``baseline_unsafe_r5``). No '@' in names (MLflow forbids it).
+Paired retrieval (the headline): query i (an eval text, embedded by the variant under test)
+targets gallery entry i, ``gallery_text`` (the same scene in other words, embedded by the
+frozen base: the text stand-in for an image of the scene). The gallery also holds every other
+query's entry and the ``distractor`` rows (corpus captions, never queried). No gallery entry
+is a query string, so the base model's figures are measured, not 1.0 by construction.
+
+Self-retrieval (secondary, ``self_*``): query i against the base embedding of its own text.
+It only says how far a text moved from its own copy.
+
+Variants: ``base`` (the unedited model), ``edit`` (the relationship-aware adapter) and
+``baseline`` (concept erasure). Flat metric names: the edit's unprefixed (``unsafe_r5``), the
+others prefixed (``base_unsafe_r5``, ``baseline_unsafe_r5``). Headline rates also get
+bootstrapped 95% intervals (``unsafe_r5_lo`` / ``unsafe_r5_hi``). No '@' in names (MLflow
+forbids it).
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from relsafe.evaluation.intervals import add_intervals
 from relsafe.evaluation.retrieval import drift, recall_at_k, top1
 
 EDIT = "edit"
@@ -24,8 +34,8 @@ RATIO_KEYS = (
     "benign_r5",
     "unsafe_r1",
     "unsafe_r5",
-    "marginal_r1",
     "relrec_acc",
+    "comp_acc",
     "clip_img_t2i_r1",
     "clip_img_i2t_r1",
 )
@@ -55,37 +65,64 @@ class EvaluationResult:
 EncoderEvaluation = EvaluationResult
 
 
+QUERY_LABELS = ("unsafe", "benign")
+DISTRACTOR = "distractor"
+
+
 def _check_eval_set(eval_set: pd.DataFrame, emb: np.ndarray, what: str) -> None:
-    missing = {"text", "label"} - set(eval_set.columns)
+    missing = {"text", "label", "gallery_text"} - set(eval_set.columns)
     if missing:
-        raise ValueError(f"eval_set lacks column(s) {sorted(missing)}")
-    bad = sorted(set(eval_set["label"]) - {"unsafe", "benign"})
+        raise ValueError(
+            f"eval_set lacks column(s) {sorted(missing)}; rebuild it with "
+            "`kedro run --pipelines build_sets` (paired retrieval needs gallery_text)"
+        )
+    bad = sorted(set(eval_set["label"]) - {*QUERY_LABELS, DISTRACTOR})
     if bad:
-        raise ValueError(f"eval_set.label has unknown value(s) {bad}; expected unsafe|benign")
+        raise ValueError(
+            f"eval_set.label has unknown value(s) {bad}; expected unsafe|benign|distractor"
+        )
     if len(emb) != len(eval_set):
         raise ValueError(f"{what}: {len(emb)} embeddings for {len(eval_set)} eval rows")
+
+
+def query_mask(eval_set: pd.DataFrame) -> np.ndarray:
+    """Rows that are queries (unsafe / benign), not gallery-only distractors."""
+    return eval_set["label"].isin(QUERY_LABELS).to_numpy()
+
+
+#: Headline rates that get bootstrapped intervals (per-category unsafe rates are added too).
+INTERVAL_KEYS = ("unsafe_r1", "unsafe_r5", "benign_r1", "benign_r5")
 
 
 def variant_metrics(
     eval_set: pd.DataFrame,
     base_emb: np.ndarray,
     query_emb: np.ndarray,
+    gallery_emb: np.ndarray,
     ks: tuple[int, ...] = (1, 5),
     marginal: tuple[np.ndarray, np.ndarray] | None = None,
+    n_boot: int = 1000,
 ) -> tuple[dict[str, float], pd.DataFrame]:
-    """Unprefixed metrics of one variant and its per-row hits / drift.
+    """Unprefixed metrics of one variant and its per-query hits / drift.
 
+    ``base_emb`` / ``query_emb``: every eval row's text by the base / the variant;
+    ``gallery_emb``: every row's ``gallery_text`` by the base (distractors included).
     ``marginal`` = (base, variant) embeddings of marginal phrases ("a child", "wine"): their
-    drift, and recall within a gallery of marginal phrases.
+    drift, and (secondary) self-retrieval among marginal phrases.
     """
     _check_eval_set(eval_set, query_emb, "query embeddings")
     _check_eval_set(eval_set, base_emb, "base embeddings")
-    hits = recall_at_k(query_emb, base_emb, np.arange(len(eval_set)), ks)
-    rows = eval_set.reset_index(drop=True).copy()
-    rows["drift"] = drift(query_emb, base_emb)
+    _check_eval_set(eval_set, gallery_emb, "gallery embeddings")
+    q = np.flatnonzero(query_mask(eval_set))
+    hits = recall_at_k(query_emb[q], gallery_emb, q, ks)
+    self_hits = recall_at_k(query_emb[q], base_emb[q], np.arange(len(q)), ks)
+    rows = eval_set.iloc[q].reset_index(drop=True).copy()
+    rows["drift"] = drift(query_emb[q], base_emb[q])
     for k in ks:
         rows[f"r{k}"] = hits[k]
+        rows[f"self_r{k}"] = self_hits[k]
     m: dict[str, float] = {}
+    samples: dict[str, np.ndarray] = {}
 
     def add(name: str, part: pd.DataFrame) -> None:
         for k in ks:
@@ -93,6 +130,9 @@ def variant_metrics(
 
     for label, part in rows.groupby("label"):
         add(str(label), part)
+        for k in ks:
+            m[f"self_{label}_r{k}"] = float(part[f"self_r{k}"].mean())
+            samples[f"{label}_r{k}"] = part[f"r{k}"].to_numpy()
         m[f"{label}_drift"] = float(part["drift"].mean())
         m[f"n_{label}"] = float(len(part))
     if "attack" in rows:
@@ -102,18 +142,23 @@ def variant_metrics(
         neighbours = rows[(rows["label"] == "benign") & (rows.get("attack", "") == "neighbour")]
         for kind, part in neighbours.groupby("kind"):
             add(f"neighbour_{metric_slug(kind)}", part)
+            m[f"neighbour_{metric_slug(kind)}_drift"] = float(part["drift"].mean())
     for col, short in (("rule_id", "rule"), ("category", "cat")):
         if col in rows:
             for (key, label), part in rows[rows[col].astype(str) != ""].groupby([col, "label"]):
                 add(f"{short}_{metric_slug(key)}_{label}", part)
+                if short == "cat" and label == "unsafe":
+                    for k in ks:
+                        samples[f"cat_{metric_slug(key)}_unsafe_r{k}"] = part[f"r{k}"].to_numpy()
     if marginal is not None and len(marginal[0]):
         mb, mq = marginal
         m["marginal_drift"] = float(drift(mq, mb).mean())
         mh = recall_at_k(mq, mb, np.arange(len(mb)), ks)
         for k in ks:
-            m[f"marginal_r{k}"] = float(mh[k].mean())
+            m[f"self_marginal_r{k}"] = float(mh[k].mean())
     m["n_eval"] = float(len(rows))
-    return m, rows
+    m["n_gallery"] = float(len(gallery_emb))
+    return add_intervals(m, samples, n_boot), rows
 
 
 def _per_rule(rows_by_variant: dict[str, pd.DataFrame], sup_k: int, col_k: int) -> pd.DataFrame:
@@ -162,23 +207,29 @@ def _per_rule(rows_by_variant: dict[str, pd.DataFrame], sup_k: int, col_k: int) 
 
 
 def _examples(
-    eval_set: pd.DataFrame, base_emb: np.ndarray, variants: dict[str, np.ndarray], per_label: int
+    eval_set: pd.DataFrame,
+    gallery_emb: np.ndarray,
+    variants: dict[str, np.ndarray],
+    per_label: int,
 ) -> pd.DataFrame:
     """Top-1 gallery text for a few queries per rule and label, for every variant."""
-    texts = eval_set["text"].to_numpy()
+    gallery = eval_set["gallery_text"].astype(str).to_numpy()
+    queries = eval_set.reset_index(drop=True)
+    queries = queries[query_mask(queries)]
     picks = []
     keys = ["rule_id", "label"] if "rule_id" in eval_set else ["label"]
-    for _, part in eval_set.reset_index(drop=True).groupby(keys, sort=True):
+    for _, part in queries.groupby(keys, sort=True):
         picks.extend(part.index[:per_label].tolist())
     picks = sorted(picks)
+    cols = [c for c in ("rule_id", "label", "attack", "text", "gallery_text") if c in eval_set]
     frame = (
-        eval_set.iloc[picks][[c for c in ("rule_id", "label", "attack", "text") if c in eval_set]]
-        .rename(columns={"text": "query"})
+        eval_set.iloc[picks][cols]
+        .rename(columns={"text": "query", "gallery_text": "target"})
         .reset_index(drop=True)
     )
     for name, emb in variants.items():
-        best = top1(emb[picks], base_emb)
-        frame[f"{name}_top1"] = texts[best]
+        best = top1(emb[picks], gallery_emb)
+        frame[f"{name}_top1"] = gallery[best]
         frame[f"{name}_hit"] = best == np.asarray(picks)
     return frame
 
@@ -193,17 +244,19 @@ def drift_table(
 ) -> pd.DataFrame:
     """Long table of drift per text and variant (groups: benign, unsafe, marginal)."""
     parts = []
+    q = query_mask(eval_set) if "label" in eval_set else np.ones(len(eval_set), dtype=bool)
+    queries = eval_set[q]
     for name, emb in variants.items():
         if name == BASE:
             continue
         parts.append(
             pd.DataFrame(
                 {
-                    "text": eval_set["text"].to_numpy(),
-                    "group": eval_set["label"].to_numpy(),
-                    "rule_id": eval_set.get("rule_id", pd.Series([""] * len(eval_set))).to_numpy(),
+                    "text": queries["text"].to_numpy(),
+                    "group": queries["label"].to_numpy(),
+                    "rule_id": queries.get("rule_id", pd.Series([""] * len(queries))).to_numpy(),
                     "variant": name,
-                    "drift": drift(emb, base_emb),
+                    "drift": drift(emb[q], base_emb[q]),
                 }
             )
         )
@@ -243,6 +296,7 @@ def compare_encoder_variants(
     eval_set: pd.DataFrame,
     base_emb: np.ndarray,
     variants: dict[str, np.ndarray],
+    gallery_emb: np.ndarray,
     ks: tuple[int, ...] = (1, 5),
     marginal_texts: list[str] | None = None,
     marginal_emb: dict[str, np.ndarray] | None = None,
@@ -251,11 +305,13 @@ def compare_encoder_variants(
     collateral_k: int | None = None,
     examples_per_rule: int = 2,
     extra_metrics: dict[str, dict[str, float]] | None = None,
+    n_boot: int = 1000,
 ) -> EvaluationResult:
-    """Evaluate every variant against the base gallery. ``variants`` must not include ``base``.
+    """Evaluate every variant on the paired gallery. ``variants`` must not include ``base``.
 
-    ``extra_metrics``: more unprefixed metrics per variant (relation recognition, CLIP
-    images) flattened and ratio'd with the rest.
+    ``base_emb``: the eval texts by the base; ``gallery_emb``: their ``gallery_text`` by the
+    base. ``extra_metrics``: more unprefixed metrics per variant (relation recognition,
+    compositionality, CLIP images) flattened and ratio'd with the rest.
     """
     all_variants = {BASE: base_emb, **variants}
     sup_k, col_k = suppression_k or max(ks), collateral_k or min(ks)
@@ -263,14 +319,15 @@ def compare_encoder_variants(
     for name, emb in all_variants.items():
         marg = (marginal_emb[BASE], marginal_emb[name]) if marginal_emb else None
         per_variant[name], rows_by_variant[name] = variant_metrics(
-            eval_set, base_emb, emb, ks, marg
+            eval_set, base_emb, emb, gallery_emb, ks, marg, n_boot
         )
     for name, extra in (extra_metrics or {}).items():
         per_variant.setdefault(name, {}).update(extra)
     metrics = flatten_variants(per_variant)
-    rows = rows_by_variant[BASE].drop(columns=["drift"] + [f"r{k}" for k in ks])
+    hit_cols = ["drift"] + [f"{p}r{k}" for p in ("", "self_") for k in ks]
+    rows = rows_by_variant[BASE].drop(columns=hit_cols)
     for name, r in rows_by_variant.items():
-        for col in ["drift"] + [f"r{k}" for k in ks]:
+        for col in hit_cols:
             if not (name == BASE and col == "drift"):
                 rows[f"{name}_{col}"] = r[col].to_numpy()
     return EvaluationResult(
@@ -282,7 +339,7 @@ def compare_encoder_variants(
         drift=drift_table(
             eval_set, marginal_texts or [], all_variants, base_emb, marginal_emb, marginal_rules
         ),
-        examples=_examples(eval_set, base_emb, all_variants, examples_per_rule),
+        examples=_examples(eval_set, gallery_emb, all_variants, examples_per_rule),
     )
 
 
@@ -290,8 +347,9 @@ def encoder_metrics(
     eval_set: pd.DataFrame,
     base_emb: np.ndarray,
     edited_emb: np.ndarray,
+    gallery_emb: np.ndarray,
     ks: tuple[int, ...] = (1, 5),
 ) -> tuple[dict[str, float], pd.DataFrame]:
-    """Flat metrics (edit unprefixed, ``base_*``) and a per-row table for one edit."""
-    result = compare_encoder_variants(eval_set, base_emb, {EDIT: edited_emb}, ks)
+    """Flat metrics (edit unprefixed, ``base_*``) and a per-query table for one edit."""
+    result = compare_encoder_variants(eval_set, base_emb, {EDIT: edited_emb}, gallery_emb, ks)
     return result.metrics, result.rows

@@ -1,9 +1,11 @@
 """Zero-shot relation recognition: does the (edited) text side still pick the right relation?
 
-For a safe tuple (s, r, o), the gallery entry is ``realise(s, r, o)`` embedded by the frozen
-base (the stand-in for an image); the candidates ``realise(s, r', o)`` for every candidate
-relation r' are embedded by the variant under test. Correct when the true relation's
-candidate is the most similar. An edit that breaks "holding" or "drinking" in general (and
+For a safe tuple (s, r, o), the gallery entry is the tuple in another syntax
+(``realise(s, r, o, gallery_syntax)``, "a camera is being held by a man") embedded by the
+frozen base (the stand-in for an image); the candidates ``realise(s, r', o)`` ("a man holding
+a camera") for every candidate relation r' are embedded by the variant under test. No
+candidate is the gallery text itself, so the base's accuracy is measured, not 1.0 by
+construction. Correct when the true relation's candidate is the most similar. An edit that breaks "holding" or "drinking" in general (and
 not only "a child drinking wine") shows here.
 """
 
@@ -38,14 +40,22 @@ def relation_items(items: Sequence[Sequence[str]] | pd.DataFrame) -> pd.DataFram
     return frame.drop_duplicates().reset_index(drop=True)
 
 
+GALLERY_SYNTAX = "passive_is"
+
+
 def recognition_texts(
-    items: pd.DataFrame, candidates: Sequence[str]
+    items: pd.DataFrame, candidates: Sequence[str], gallery_syntax: str = GALLERY_SYNTAX
 ) -> tuple[list[str], list[list[str]], np.ndarray]:
     """Gallery texts, candidate texts per item (true relation included) and the true index."""
+    if gallery_syntax == "active":
+        raise ValueError(
+            "evaluate_edit.relation_recognition.gallery_syntax: 'active' is the candidates' "
+            "syntax (the gallery would hold the true candidate's own text)"
+        )
     gallery, cands, truth = [], [], []
     for s, r, o in items[["subject", "relation", "object"]].itertuples(index=False):
         rels = list(dict.fromkeys([*candidates, r]))
-        gallery.append(realise(s, r, o))
+        gallery.append(realise(s, r, o, syntax=gallery_syntax))
         cands.append([realise(s, c, o) for c in rels])
         truth.append(rels.index(r))
     return gallery, cands, np.asarray(truth)
@@ -56,9 +66,10 @@ def relation_recognition(
     candidates: Sequence[str],
     gallery_emb: np.ndarray,
     encode: Encode,
+    gallery_syntax: str = GALLERY_SYNTAX,
 ) -> pd.DataFrame:
     """Per item: predicted relation and correctness; ``gallery_emb`` from the base model."""
-    gallery, cands, truth = recognition_texts(items, candidates)
+    gallery, cands, truth = recognition_texts(items, candidates, gallery_syntax)
     if len(gallery_emb) != len(gallery):
         raise ValueError(
             f"relation recognition: {len(gallery_emb)} gallery embeddings for {len(gallery)} items"

@@ -13,7 +13,14 @@ import pandas as pd
 
 from relsafe.editing import AdapterBundle
 from relsafe.editing.attach import attach_adapter
+from relsafe.evaluation.compositionality import (
+    CompositionalityConfig,
+    build_items,
+    compositionality_metrics,
+    score_items,
+)
 from relsafe.evaluation.encoder_eval import BASE, EvaluationResult, compare_encoder_variants
+from relsafe.evaluation.intervals import bootstrap_interval
 from relsafe.evaluation.judges import get_judge
 from relsafe.evaluation.lm_eval import (
     LMEvalConfig,
@@ -110,13 +117,20 @@ def evaluate_encoder(
     eval_set: pd.DataFrame,
     retain_set: pd.DataFrame | None,
     params: Mapping,
+    compositionality_captions: pd.DataFrame | None = None,
 ) -> EvaluationResult:
-    """Encoder family: retrieval, drift, relation recognition, and (CLIP) image metrics."""
+    """Encoder family: paired retrieval, drift, relation recognition, compositionality, and
+    (CLIP) image metrics. ``compositionality_captions``: captions with gold scene graphs."""
     from relsafe.models import EncoderConfig, load_encoder, resolve_model_dir
 
     start = time.perf_counter()
     for name, adapter in adapters.items():
         check_adapter_family(name, adapter, "encoder")
+    if "gallery_text" not in eval_set.columns:
+        raise ValueError(
+            "eval_set lacks column 'gallery_text'; rebuild it with "
+            "`kedro run --pipelines build_sets` (paired retrieval needs it)"
+        )
     ks = tuple(int(k) for k in params.get("ks", (1, 5)))
     enc = load_encoder(EncoderConfig.from_params(dict(model)))
     texts = eval_set["text"].astype(str).tolist()
@@ -131,6 +145,14 @@ def evaluate_encoder(
     rel_cfg = params.get("relation_recognition", {}) or {}
     items = _relation_inputs(eval_set, rel_cfg)
     candidates = list(rel_cfg.get("candidates", []))
+    rel_syntax = str(rel_cfg.get("gallery_syntax", "passive_is"))
+    comp_cfg = CompositionalityConfig.from_params(params.get("compositionality"))
+    comp_items = (
+        build_items(compositionality_captions, comp_cfg)
+        if comp_cfg.enabled and compositionality_captions is not None
+        else None
+    )
+    n_boot = int(params.get("bootstrap_samples", 1000))
     clip_cfg = params.get("clip_images", {}) or {}
     clip_on = _clip_enabled(model, clip_cfg)
     image_emb, captions = None, []
@@ -167,22 +189,30 @@ def evaluate_encoder(
     embeddings: dict[str, np.ndarray] = {}
     marginal_emb: dict[str, np.ndarray] = {}
     extra: dict[str, dict[str, float]] = {}
-    relrec_rows, clip_rows = [], []
-    rel_gallery = None
+    relrec_rows, clip_rows, comp_rows = [], [], []
+    rel_gallery = gallery_emb = None
     for name in [BASE, *adapters]:
         if name != BASE:
             enc.model = _attach(
                 enc.model, adapters[name], merge=bool(params.get("merge_adapters", True))
             )
+        else:  # the base embeds the galleries (the image stand-ins)
+            gallery_emb = encode(eval_set["gallery_text"].astype(str).tolist())
         embeddings[name] = encode(texts)
         marginal_emb[name] = encode(m_texts)
         extra[name] = {}
         if items is not None and len(items) and candidates:
-            if rel_gallery is None:  # the base embeds the gallery (the image stand-in)
-                rel_gallery = encode(recognition_texts(items, candidates)[0])
-            rr = relation_recognition(items, candidates, rel_gallery, encode)
+            if rel_gallery is None:
+                rel_gallery = encode(recognition_texts(items, candidates, rel_syntax)[0])
+            rr = relation_recognition(items, candidates, rel_gallery, encode, rel_syntax)
             extra[name]["relrec_acc"] = float(rr["correct"].mean())
             relrec_rows.append(rr.assign(variant=name))
+        if comp_items is not None and len(comp_items):
+            scored = score_items(comp_items, encode)
+            extra[name].update(compositionality_metrics(scored))
+            lo, hi = bootstrap_interval(scored["correct"].to_numpy(), n_boot)
+            extra[name].update({"comp_acc_lo": lo, "comp_acc_hi": hi})
+            comp_rows.append(scored.assign(variant=name))
         if image_emb is not None:
             from relsafe.evaluation.clip_images import image_retrieval_metrics
 
@@ -194,6 +224,7 @@ def evaluate_encoder(
         eval_set.reset_index(drop=True),
         embeddings[BASE],
         {k: v for k, v in embeddings.items() if k != BASE},
+        gallery_emb,
         ks,
         marginal_texts=m_texts,
         marginal_emb=marginal_emb,
@@ -202,7 +233,10 @@ def evaluate_encoder(
         collateral_k=params.get("collateral_k"),
         examples_per_rule=int(params.get("examples_per_rule", 2)),
         extra_metrics=extra,
+        n_boot=n_boot,
     )
+    if comp_rows:
+        result.extra["compositionality"] = pd.concat(comp_rows, ignore_index=True)
     if relrec_rows:
         result.extra["relation_recognition"] = pd.concat(relrec_rows, ignore_index=True)
     if clip_rows:

@@ -5,8 +5,9 @@ Schemas (one row per text; docs/sets.md has the full description):
   redirect_subject, redirect_relation, redirect_object, source (template|corpus), syntax,
   redirect_method (template|substitute), caption_id
 - retain: text, kind, rule_id, source, subject, relation, object, syntax
-- eval:   text, label (unsafe|benign), attack, kind, rule_id, pair_id, source, syntax,
-  subject, relation, object
+- eval:   text, label (unsafe|benign|distractor), attack, kind, rule_id, pair_id, source,
+  syntax, subject, relation, object, gallery_text (the same scene in other words: the
+  query's paired gallery entry; distractor rows are gallery-only corpus captions)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from relsafe.policy.leakage import (
     training_texts,
 )
 from relsafe.policy.matching import Matcher
+from relsafe.policy.pairing import Pairer, PairingSettings
 from relsafe.policy.realise import (
     EVAL_SYNTAXES,
     TRAIN_SYNTAXES,
@@ -79,7 +81,10 @@ EVAL_COLUMNS = [
     "subject",
     "relation",
     "object",
+    "gallery_text",
 ]
+#: Temporary eval column: the lemma triple a row's gallery description is written from.
+PAIR_TRIPLE = "_pair_triple"
 RETAIN_KINDS = (*NEIGHBOUR_KINDS, "marginal_subject", "marginal_object")
 
 
@@ -88,7 +93,7 @@ class SetConfig:
     """Sizes, seed and templates (the ``build_sets`` params, minus ``lm``)."""
 
     seed: int = 42
-    forget_per_rule: int = 60
+    forget_per_rule: int | None = 60
     retain_per_kind: int = 20
     general_retain: int = 200
     eval_per_attack: int = 20
@@ -134,6 +139,8 @@ class SetConfig:
         ]
     )
 
+    gallery: dict[str, Any] = field(default_factory=dict)
+
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> SetConfig:
         """Build from params; ``lm`` is read separately. Unknown keys are an error."""
@@ -151,7 +158,31 @@ class SetConfig:
                 )
         for a in cfg.attacks:
             get_attack(a)
+        cfg.gallery_settings()  # fail early on a bad gallery block
         return cfg
+
+    def gallery_settings(self) -> tuple[PairingSettings, int]:
+        """The paired-gallery settings and the number of distractor captions."""
+        block = dict(self.gallery or {})
+        known = {f.name for f in fields(PairingSettings)} | {"distractors"}
+        unknown = sorted(set(block) - known)
+        if unknown:
+            raise ValueError(
+                f"params:build_sets.gallery: unknown key(s) {unknown}; expected some of {sorted(known)}"
+            )
+        distractors = int(block.pop("distractors", 300))
+        if distractors < 0:
+            raise ValueError(f"params:build_sets.gallery.distractors: {distractors}; expected >= 0")
+        for key in ("swap_share", "context_share"):
+            if key in block and not 0.0 <= float(block[key]) <= 1.0:
+                raise ValueError(f"params:build_sets.gallery.{key}: {block[key]}; expected 0..1")
+        for key in ("scenes", "marginal_templates"):
+            if key in block:
+                block[key] = tuple(block[key])
+                bad = [t for t in block[key] if ("{t}" if key == "scenes" else "{np}") not in t]
+                if bad:
+                    raise ValueError(f"params:build_sets.gallery.{key}: {bad} lack the placeholder")
+        return PairingSettings(**block), distractors
 
     def attack_settings(self) -> AttackSettings:
         return AttackSettings(tuple(self.eval_syntaxes), tuple(self.eval_scenes))
@@ -338,6 +369,34 @@ def _sample(pool: list, n: int, rng: random.Random, used: set[str], key) -> list
     return out
 
 
+def general_pool(
+    policy: SafetyPolicy, tuples: pd.DataFrame, corpus: Corpus, cfg: SetConfig
+) -> tuple[list[str], int, int]:
+    """Corpus captions safe to use as general retain rows or gallery distractors.
+
+    Returns (captions, skipped as matching a rule, skipped for a held-out lemma).
+    """
+    col = cfg.text_column
+    ok = (
+        tuples[tuples["status"].isin(cfg.general_statuses)]
+        if "status" in tuples.columns
+        else tuples
+    )
+    texts = [str(t) for t in ok[col]]
+    held = held_out_hits(texts, policy)
+    mined = {normalise_text(t) for t in corpus.mined["text"]}
+    pool, n_flag, n_held = [], 0, 0
+    for t, h in zip(texts, held):
+        k = normalise_text(t)
+        if k in corpus.flagged or k in mined:
+            n_flag += 1
+        elif h:
+            n_held += 1
+        else:
+            pool.append(t)
+    return pool, n_flag, n_held
+
+
 def build_retain(
     policy: SafetyPolicy,
     tuples: pd.DataFrame,
@@ -391,24 +450,7 @@ def build_retain(
                         "syntax": "marginal",
                     }
                 )
-    col = cfg.text_column
-    ok = (
-        tuples[tuples["status"].isin(cfg.general_statuses)]
-        if "status" in tuples.columns
-        else tuples
-    )
-    texts = [str(t) for t in ok[col]]
-    held = held_out_hits(texts, policy)
-    mined = {normalise_text(t) for t in corpus.mined["text"]}
-    pool, n_flag, n_held = [], 0, 0
-    for t, h in zip(texts, held):
-        k = normalise_text(t)
-        if k in corpus.flagged or k in mined:
-            n_flag += 1
-        elif h:
-            n_held += 1
-        else:
-            pool.append(t)
+    pool, n_flag, n_held = general_pool(policy, tuples, corpus, cfg)
     notes["general_skipped_unsafe"] = n_flag
     notes["general_skipped_held_out"] = n_held
     for t in _sample(pool, cfg.general_retain, _rng(cfg, "retain", "general"), used, lambda x: x):
@@ -455,10 +497,12 @@ def build_eval(
         source: str,
         syntax: str,
         c: tuple,
+        lemmas: tuple | None = None,
     ) -> None:
         used.add(normalise_text(text))
         rows.append(
             {
+                PAIR_TRIPLE: tuple(lemmas or c),
                 "text": text,
                 "label": label,
                 "attack": attack,
@@ -545,8 +589,69 @@ def build_eval(
                     "corpus",
                     "corpus",
                     (m.subject, m.relation, m.object),
+                    (m.subject_lemma, m.relation_lemma, m.object_lemma),
                 )
-    return pd.DataFrame(rows, columns=EVAL_COLUMNS)
+    return pd.DataFrame(rows, columns=[*EVAL_COLUMNS, PAIR_TRIPLE])
+
+
+def add_gallery(
+    eval_set: pd.DataFrame,
+    policy: SafetyPolicy,
+    matcher: Matcher,
+    cfg: SetConfig,
+    distractor_pool: list[str],
+    seen: set[str],
+) -> pd.DataFrame:
+    """Give every query its paired gallery description, then append distractor captions.
+
+    Distractors are safe corpus captions in no training set and no query (label
+    ``distractor``; gallery-only, never queried). No gallery text is any query's text or
+    any training text (``seen``: normalised forget/retain texts and redirects).
+    """
+    settings, n_distractors = cfg.gallery_settings()
+    pairer = Pairer(matcher, settings)
+    queries = {normalise_text(t) for t in eval_set["text"]}
+    avoid = queries | set(seen)  # a gallery entry is neither a query nor a training text
+    rules = {r.id: r for r in policy.rules}
+    gallery = []
+    for rule_id, part in eval_set.groupby("rule_id", sort=False):
+        rng = _rng(cfg, "gallery", str(rule_id))
+        rule = rules.get(str(rule_id))
+        for idx, row in part.iterrows():
+            syntax = "active" if row["syntax"] in ("context", "corpus") else row["syntax"]
+            text, _ = pairer.describe(
+                tuple(row[PAIR_TRIPLE]),
+                row["label"] == "unsafe",
+                rng,
+                rule=rule,
+                query_syntax=str(syntax),
+                avoid=avoid,
+            )
+            gallery.append((idx, text))
+    out = eval_set.drop(columns=[PAIR_TRIPLE])
+    out["gallery_text"] = pd.Series(dict(gallery))
+    taken = avoid | {normalise_text(t) for t in out["gallery_text"]}
+    picks = _sample(
+        distractor_pool, n_distractors, _rng(cfg, "gallery", "distractors"), taken, lambda x: x
+    )
+    distractors = pd.DataFrame(
+        {
+            "text": picks,
+            "label": "distractor",
+            "attack": "distractor",
+            "kind": "distractor",
+            "rule_id": "",
+            "pair_id": -1,
+            "source": "corpus",
+            "syntax": "corpus",
+            "subject": "",
+            "relation": "",
+            "object": "",
+            "gallery_text": picks,
+        },
+        columns=EVAL_COLUMNS,
+    )
+    return pd.concat([out[EVAL_COLUMNS], distractors], ignore_index=True)
 
 
 @dataclass
@@ -588,6 +693,8 @@ def build_text_sets(policy: SafetyPolicy, tuples: pd.DataFrame, cfg: SetConfig) 
             "eval_rows_dropped_leakage": leaked,
         }
     )
+    pool, _, _ = general_pool(policy, tuples, corpus, cfg)
+    eval_set = add_gallery(eval_set, policy, matcher, cfg, pool, seen)
     report = leakage_report(policy, eval_set, forget, retain)
     if any(report.values()):
         raise RuntimeError(f"build_sets: leakage into training sets: {report}")

@@ -83,7 +83,7 @@ def balance_report(
         index="rule_id", columns="kind", values="text", aggfunc="count", fill_value=0
     )
     r.columns = [f"retain_{c}" for c in r.columns]
-    e = eval_set.pivot_table(
+    e = eval_set[eval_set["label"] != "distractor"].pivot_table(
         index="rule_id", columns="label", values="text", aggfunc="count", fill_value=0
     )
     e.columns = [f"eval_{c}" for c in e.columns]

@@ -30,6 +30,7 @@ def evaluate_edit(
     lm_forget_set: pd.DataFrame,
     lm_retain_set: pd.DataFrame,
     plain_text: str,
+    compositionality_captions: pd.DataFrame,
     policy_data: dict,
     model: dict,
     params: dict,
@@ -57,7 +58,9 @@ def evaluate_edit(
     if "baseline" in params.get("variants", ["edit", "baseline"]):
         adapters["baseline"] = baseline_adapter
     if family == "encoder":
-        result = evaluate_encoder(model, adapters, eval_set, retain_set, params)
+        result = evaluate_encoder(
+            model, adapters, eval_set, retain_set, params, compositionality_captions
+        )
     elif family == "causal_lm":
         lm_sets = pd.concat([lm_forget_set, lm_retain_set], ignore_index=True)
         result = evaluate_lm(model, adapters, lm_sets, plain_text, params)

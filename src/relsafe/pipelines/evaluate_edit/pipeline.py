@@ -18,6 +18,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "lm_forget_set",
                     "lm_retain_set",
                     "plain_text",
+                    "compositionality_captions",
                     "safety_policy",
                     "params:model",
                     "params:evaluate_edit",
