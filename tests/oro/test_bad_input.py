@@ -108,3 +108,44 @@ def test_read_captions_errors(tmp_path):
 
 def test_extract_handles_non_strings_directly(extractor):
     assert extractor.extract([None, 3.5, "a man with a hat"])[2]  # type: ignore[list-item]
+
+
+def test_the_table_holds_the_cleaned_text(extractor):
+    """Issue 18 item 6: rows reported as cleaned went into the sets uncleaned."""
+    frame = pd.DataFrame(
+        {
+            "caption": [
+                "a <script>x</script> child drinking wine",
+                "a dog on a sofa " * 100,
+                "a man riding a horse",
+                None,
+            ]
+        }
+    )
+    out = extract_table(frame, extractor, source="unit", max_chars=200, progress=False)
+    assert list(out["status"][:3]) == ["html stripped", "truncated", "ok"]
+    assert "<script>" not in out["caption"][0] and out["caption"][0].endswith("drinking wine")
+    assert len(out["caption"][1]) <= 200
+    assert out["caption"][2] == "a man riding a horse"
+    assert out["caption_raw"][1] == frame["caption"][1]  # the raw value stays beside it
+
+
+def test_a_bad_byte_is_a_row_status(tmp_path, extractor):
+    """Issue 18 item 6: one invalid UTF-8 byte stopped the whole file."""
+    from kedro_datasets.pandas import CSVDataset
+
+    path = tmp_path / "captions.csv"
+    path.write_bytes(b"caption\na dog on a sofa\na cat \xff on a mat\n")
+    frame = CSVDataset(filepath=str(path), load_args={"encoding_errors": "replace"}).load()
+    out = extract_table(frame, extractor, source="unit", progress=False)
+    assert list(out["status"]) == ["ok", "invalid bytes replaced"]
+    assert out["caption"][1] == "a cat on a mat"
+
+
+def test_shipped_catalog_reads_captions_with_replacement():
+    import yaml
+    from tests_support import PROJECT_ROOT
+
+    catalog = yaml.safe_load((PROJECT_ROOT / "conf/base/catalog.yml").read_text())
+    for name in ("factual_captions", "safety_captions"):
+        assert catalog[name]["load_args"]["encoding_errors"] == "replace"

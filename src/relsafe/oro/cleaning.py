@@ -138,6 +138,9 @@ def clean_caption(value: object, max_chars: int = DEFAULT_MAX_CHARS) -> CleanCap
     notes: list[str] = []
     if len(text) > max_chars * 4:  # bound the work of the regexes below
         text = text[: max_chars * 4]
+    if "\ufffd" in text:  # bytes that were not valid UTF-8 (read with encoding_errors=replace)
+        text = text.replace("\ufffd", " ")
+        notes.append("invalid bytes replaced")
     if "<" in text and _TAG.search(text):
         text = _TAG.sub(" ", text)
         notes.append("html stripped")

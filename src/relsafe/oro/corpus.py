@@ -86,7 +86,9 @@ def extract_table(
     Rows that cannot be parsed keep an empty tuple list and a ``status`` saying why
     (``missing``, ``empty``, ``not a string (int)``, ``non-english``); cleaned rows say
     what was done (``html stripped``, ``symbols removed``, ``truncated``); clean rows say
-    ``ok`` even when nothing was found (``n_tuples`` is 0). No row is dropped. Captions stream through spaCy in
+    ``ok`` even when nothing was found (``n_tuples`` is 0). ``text_column`` then holds the
+    cleaned text that was parsed (the raw value is kept as ``<text_column>_raw``), so the sets
+    built from this table train on the cleaned text. No row is dropped. Captions stream through spaCy in
     batches, so memory does not grow with Docs.
 
     Raises:
@@ -105,6 +107,12 @@ def extract_table(
         counts.append(len(found))
         status.append(row.status)
     out = captions.copy()
+    # The text downstream sets train on is the text that was parsed (truncated, html
+    # stripped, ...); the raw value stays beside it. Skipped rows keep their raw value.
+    out[f"{text_column}_raw"] = captions[text_column]
+    out[text_column] = [
+        raw if row.skipped else row.text for raw, row in zip(captions[text_column], cleaned)
+    ]
     out["tuples"] = tuples_json
     out["n_tuples"] = counts
     out["status"] = status
