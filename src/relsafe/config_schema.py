@@ -97,7 +97,7 @@ class LMSetsBlock(Strict):
 
 class BuildSetsBlock(Strict):
     seed: int = 42
-    forget_per_rule: NonNegInt = 60
+    forget_per_rule: NonNegInt | None = 60  # null: every training combination
     retain_per_kind: NonNegInt = 20
     general_retain: NonNegInt = 200
     eval_per_attack: NonNegInt = 20
@@ -358,6 +358,14 @@ class PromoteBlock(Strict):
     gates: dict[Literal["encoder", "causal_lm"], FamilyGates] = {}
 
 
+class SuggestPolicyBlock(Strict):
+    top_n: PosInt = 10
+    min_count: PosInt = 3
+    min_similarity: float = 0.5
+    max_vocab: PosInt = 4000
+    model: ModelBlock
+
+
 #: params block -> schema. A block not listed here is an error (a misspelt block name).
 SCHEMAS: dict[str, type[BaseModel]] = {
     "model": ModelBlock,
@@ -367,6 +375,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "evaluate_edit": EvaluateEditBlock,
     "register": RegisterBlock,
     "promote": PromoteBlock,
+    "suggest_policy": SuggestPolicyBlock,
 }
 
 
