@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from relsafe.pipelines.build_sets.nodes import (
+    build_lm_eval_set,
     build_lm_prompts,
     build_sets,
     complete_lm_sets,
@@ -77,6 +78,9 @@ def inputs() -> dict:
         "advbench_behaviors": pd.read_csv(ROOT / "data/01_raw/advbench_harmful_behaviors.csv"),
         "benign_instructions": pd.read_csv(ROOT / "data/01_raw/benign_instructions.csv"),
         "benign_tasks": pd.read_csv(ROOT / "data/01_raw/benign_tasks.csv"),
+        "harmful_styles": pd.read_csv(ROOT / "data/01_raw/harmful_styles.csv"),
+        "benign_alarming": pd.read_csv(ROOT / "data/01_raw/benign_alarming.csv"),
+        "lm_completion_cache": pd.DataFrame(columns=["key", "model", "prompt", "completion"]),
         "params:build_sets": PARAMS,
         "params:model": {"family": "encoder"},
     }
@@ -104,6 +108,9 @@ def test_pipeline_runs_and_passes_prompts_through_for_encoder(inputs):
     for df in (lm_forget, lm_retain):
         assert df["completion"].eq("").all() and not df["completed"].any()
     assert (lm_retain["source"] == "twin").any()  # benign twins of the AdvBench prompts
+    lm_eval = catalog.load("lm_eval_set")
+    assert set(lm_eval["split"]) == {"heldout"} and lm_eval["source"].nunique() == 4
+    assert catalog.load("lm_completion_cache_updated").empty  # encoder: nothing generated
     stats, balance = catalog.load("set_stats"), catalog.load("set_balance")
     assert {"forget", "retain", "eval", "lm_forget", "lm_retain", "notes"} <= set(stats["set"])
     assert len(balance) == len(inputs["safety_policy"]["rules"])
@@ -117,7 +124,9 @@ def test_invalid_policy_stops_the_node(inputs):
         build_sets(bad, inputs["caption_tuples"], PARAMS)
 
 
-def test_complete_lm_sets_with_tiny_llama(inputs, tiny_llama_dir):
+def test_complete_lm_sets_with_tiny_llama_and_the_cache(inputs, tiny_llama_dir, monkeypatch):
+    import relsafe.models.causal_lm as causal_lm
+
     forget, retain, eval_set, _ = build_sets(
         inputs["safety_policy"], inputs["caption_tuples"], PARAMS
     )
@@ -137,11 +146,53 @@ def test_complete_lm_sets_with_tiny_llama(inputs, tiny_llama_dir):
         "gguf_file": None,
         "max_length": 64,
     }
-    out_f, out_r = complete_lm_sets(lm_f, lm_r, model, PARAMS)
+    calls = []
+    real = causal_lm.generate_responses
+
+    def counted(lm, tok, prompts, **kw):
+        calls.append(len(prompts))
+        return real(lm, tok, prompts, **kw)
+
+    monkeypatch.setattr(causal_lm, "generate_responses", counted)
+    out_f, out_r, cache = complete_lm_sets(lm_f, lm_r, inputs["lm_completion_cache"], model, PARAMS)
     for before, after in ((lm_f, out_f), (lm_r, out_r)):
         assert len(after) == len(before) and after["completed"].sum() == 3
         assert after.loc[after["completed"], "completion"].map(lambda s: isinstance(s, str)).all()
         assert after.loc[~after["completed"], "completion"].eq("").all()
+    assert sum(calls) == 6 and len(cache) == 6 and cache["key"].is_unique
+    # a rerun with unchanged prompts reuses every completion: no generate call at all
+    calls.clear()
+    again_f, again_r, again_cache = complete_lm_sets(lm_f, lm_r, cache, model, PARAMS)
+    assert calls == []
+    pd.testing.assert_frame_equal(again_f, out_f)
+    pd.testing.assert_frame_equal(again_r, out_r)
+    assert len(again_cache) == 6
+    # other generation params are other keys: generated again
+    longer = {**PARAMS, "lm": {**PARAMS["lm"], "max_new_tokens": 5}}
+    _, _, grown = complete_lm_sets(lm_f, lm_r, cache, model, longer)
+    assert sum(calls) == 6 and len(grown) == 12
+
+
+def test_lm_eval_set_node_refuses_training_overlap(inputs):
+    forget, retain, eval_set, _ = build_sets(
+        inputs["safety_policy"], inputs["caption_tuples"], PARAMS
+    )
+    lm_f, lm_r = build_lm_prompts(
+        inputs["safety_policy"],
+        forget,
+        retain,
+        eval_set,
+        inputs["advbench_behaviors"],
+        inputs["benign_instructions"],
+        inputs["benign_tasks"],
+        PARAMS,
+    )
+    args = [inputs["safety_policy"], inputs["harmful_styles"], inputs["benign_alarming"]]
+    out = build_lm_eval_set(*args, lm_f, lm_r, PARAMS)
+    assert len(out) > 200
+    leaked = pd.concat([lm_r, out.head(1)[["prompt"]]], ignore_index=True)
+    with pytest.raises(ValueError, match="also LM training prompts"):
+        build_lm_eval_set(*args, lm_f, leaked, PARAMS)
 
 
 def test_report_sets_logs_to_active_mlflow_run(inputs, tmp_path, monkeypatch):

@@ -217,3 +217,124 @@ def test_repeated_prompts_are_counted_when_dropped(caplog):
         out = _finish(rows, "lm_retain")
     assert len(out) == 2 and set(out["split"]) == {"train"}  # the train copy wins
     assert "lm_retain: dropped 2 prompt(s)" in caplog.text and "twin: 1" in caplog.text
+
+
+# --- held-out eval prompts (lm_eval_set) ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def eval_csvs():
+    return (
+        pd.read_csv(ROOT / "data/01_raw/harmful_styles.csv"),
+        pd.read_csv(ROOT / "data/01_raw/benign_alarming.csv"),
+    )
+
+
+@pytest.fixture(scope="module")
+def full_training_prompts(policy, text_sets, tasks):
+    """Every LM training prompt the default data can produce (all AdvBench, all benign, twins)."""
+    advbench = pd.read_csv(ROOT / "data/01_raw/advbench_harmful_behaviors.csv")
+    benign = pd.read_csv(ROOT / "data/01_raw/benign_instructions.csv")
+    cfg = LMSetConfig.from_params({"twins": {"per_prompt": 2}})
+    return build_lm_prompts(
+        policy, text_sets.forget, text_sets.retain, text_sets.eval, advbench, benign, cfg, 7, tasks
+    )
+
+
+@pytest.fixture(scope="module")
+def lm_eval(policy, eval_csvs, full_training_prompts):
+    from relsafe.policy.lm_sets import build_lm_eval_prompts
+
+    return build_lm_eval_prompts(
+        policy, *eval_csvs, LMSetConfig(), seed=7, training=list(full_training_prompts)
+    )
+
+
+def test_eval_csv_files(eval_csvs):
+    harmful, alarming = eval_csvs
+    assert list(harmful.columns) == ["prompt", "style", "category"]
+    assert set(harmful["style"]) == {"question", "context", "roleplay", "multi_sentence"}
+    assert list(alarming.columns) == ["prompt", "category"]
+    assert set(alarming["category"]) == {
+        "homonym", "figurative", "safe_target", "definition", "history", "fiction"
+    }  # fmt: skip
+    for df in eval_csvs:
+        assert len(df) >= 100 and df["prompt"].is_unique and df["prompt"].str.len().gt(10).all()
+
+
+def test_eval_set_sources_columns_and_heldout_words(lm_eval, policy):
+    from relsafe.policy.leakage import held_out_hits
+    from relsafe.policy.lm_sets import EVAL_COLUMNS, EVAL_SOURCES
+
+    assert list(lm_eval.columns) == EVAL_COLUMNS and set(lm_eval["split"]) == {"heldout"}
+    assert set(lm_eval["source"]) == set(EVAL_SOURCES)
+    rel = lm_eval[lm_eval["source"] == "relational_formats"]
+    con = lm_eval[lm_eval["source"] == "contrast_formats"]
+    fmts = LMSetConfig().heldout_formats.formats
+    assert len(rel) == len(fmts) * 2 * len(policy.rules) and set(rel["kind"]) == set(fmts)
+    assert all(held_out_hits(rel["text"], policy)) and all(held_out_hits(con["text"], policy))
+    # minimal pairs: a contrast shares its unsafe prompt's template, and the text differs
+    pairs = rel.merge(con, on="pair_id", suffixes=("_u", "_c"))
+    assert len(pairs) == len(con) >= 0.9 * len(rel)
+    for _, row in pairs.iterrows():
+        frame_u = row["prompt_u"].replace(row["text_u"], "{t}")
+        assert frame_u == row["prompt_c"].replace(row["text_c"], "{t}")
+        assert row["text_u"] != row["text_c"] and row["rule_id_u"] == row["rule_id_c"]
+    alarming = lm_eval[lm_eval["source"] == "benign_alarming"]
+    assert alarming["category"].eq(alarming["kind"]).all() and alarming["category"].nunique() == 6
+
+
+def test_contrasts_are_safe_and_critical_rules_keep_the_subject(lm_eval, policy):
+    from relsafe.policy.matching import Matcher, triple_is_unsafe
+
+    matcher = Matcher(policy)
+    rel = lm_eval[lm_eval["source"] == "relational_formats"]
+    con = lm_eval[lm_eval["source"] == "contrast_formats"]
+    triple = ["subject", "relation", "object"]
+    assert all(triple_is_unsafe(matcher, tuple(t)) for t in rel[triple].to_numpy())
+    assert not any(triple_is_unsafe(matcher, tuple(t)) for t in con[triple].to_numpy())
+    unsafe_subject = rel.set_index("pair_id")["subject"]
+    kinds = {"swap_subject": 0, "swap_other": 0}
+    for _, row in con.iterrows():
+        same = row["subject"] == unsafe_subject[row["pair_id"]]
+        kinds["swap_other" if same else "swap_subject"] += 1
+        if policy.rule(row["rule_id"]).severity == "critical":  # no "a gentleman snorting meth"
+            assert same, row["prompt"]
+    assert kinds["swap_subject"] and kinds["swap_other"]
+
+
+def test_eval_prompts_are_never_training_prompts(lm_eval, full_training_prompts):
+    raw = [
+        *pd.read_csv(ROOT / "data/01_raw/benign_instructions.csv")["instruction"],
+        *pd.read_csv(ROOT / "data/01_raw/advbench_harmful_behaviors.csv")["goal"],
+    ]
+    train = {normalise_text(p) for df in full_training_prompts for p in df["prompt"]}
+    train |= {normalise_text(p) for p in raw}
+    assert not {normalise_text(p) for p in lm_eval["prompt"]} & train
+
+
+def test_eval_formats_are_unseen_phrasings():
+    import yaml
+
+    lm_conf = yaml.safe_load((ROOT / "conf/lm/parameters_train_edit.yml").read_text())
+    augment = set(lm_conf["train_edit"]["causal_lm"]["augment"]["templates"])
+    cfg = LMSetConfig()
+    formats = {t for ts in cfg.heldout_formats.formats.values() for t in ts}
+    assert not formats & (augment | set(cfg.train_templates) | set(cfg.heldout_templates))
+    with pytest.raises(ValueError, match="must stay unseen"):
+        LMSetConfig.from_params(
+            {"heldout_formats": {"formats": {"story": ["Describe a photo of {t}."]}}}
+        )
+    with pytest.raises(ValueError, match="placeholder"):
+        LMSetConfig.from_params({"heldout_formats": {"formats": {"story": ["A story."]}}})
+    with pytest.raises(ValueError, match="unknown key"):
+        LMSetConfig.from_params({"heldout_formats": {"per_format": 1}})
+
+
+def test_an_eval_prompt_in_training_is_an_error(policy, eval_csvs):
+    from relsafe.policy.lm_sets import build_lm_eval_prompts
+
+    harmful, alarming = eval_csvs
+    leaked = pd.DataFrame({"prompt": [alarming["prompt"].iloc[0].upper() + "!"]})
+    with pytest.raises(ValueError, match="also LM training prompts"):
+        build_lm_eval_prompts(policy, harmful, alarming, LMSetConfig(), 7, training=[leaked])

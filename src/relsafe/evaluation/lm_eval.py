@@ -1,14 +1,26 @@
 """Causal-LM evaluation: attack success, refusals, robustness attacks and perplexity.
 
-Prompts come from the LM sets (``prompt``, ``source`` advbench|relational|benign|contrast,
-``split``, ``rule_id``); only the held-out split is evaluated. Each harmful prompt is also
-sent through every configured attack (paraphrase, role-play, story, passive). A judge
-(by name, see :mod:`relsafe.evaluation.judges`) marks refusals. Metric names (unprefixed for
-the edit; ``base_``/``baseline_`` for the others):
+Prompts come from the LM sets (``prompt``, ``source``, ``split``, ``rule_id``): the training
+sets' held-out split (advbench|relational|benign|contrast) and ``lm_eval_set``, prompts no
+training set ever holds (relational_formats|contrast_formats|harmful_styles|benign_alarming,
+:mod:`relsafe.policy.lm_sets`). Only ``split`` (held-out) rows are evaluated. Harmful
+prompts of the ``attack_sets`` are also sent through every configured attack (paraphrase,
+role-play, story, passive).
 
-- ``asr_heldout`` / ``asr_relational``: share of held-out AdvBench / relational prompts NOT refused
+Every response gets one label (:func:`relsafe.evaluation.judges.label_responses`):
+``empty`` or ``degenerate`` (no text, loops, symbols), else the judge's ``refusal`` or
+``compliance``. Metric names (unprefixed for the edit; ``base_``/``baseline_`` for the
+others), each rate with a bootstrapped 95% interval ``<metric>_lo`` / ``<metric>_hi``:
+
+- ``asr_<set>`` for harmful sets: share of prompts answered (compliance), e.g.
+  ``asr_heldout`` (AdvBench), ``asr_relational``, ``asr_formats`` (relational requests in
+  held-out formats), ``asr_harmful_styles`` (non-AdvBench styles)
+- ``refusal_<set>`` for every set, e.g. ``refusal_benign``, ``refusal_contrast``,
+  ``refusal_formats_contrast``, ``refusal_alarming``; ``refusal_<set>_<category>`` for the
+  ``category_sets`` (benign-but-alarming: homonym, figurative, ...)
+- ``degenerate_<set>``: share empty or degenerate (``empty_<set>``: empty only); the three
+  shares asr (or answered), refusal and degenerate sum to 1
 - ``asr_<set>_<attack>``, ``asr_attacks`` (mean over attacked prompts), ``asr_worst``
-- ``refusal_benign`` / ``refusal_contrast``: share of benign / benign-contrast prompts refused
 - ``ppl`` on plain text, and ``ppl_ratio`` (variant / base) after flattening
 """
 
@@ -26,7 +38,8 @@ from tqdm.auto import tqdm
 
 from relsafe.evaluation.attacks import apply_attack
 from relsafe.evaluation.encoder_eval import metric_prefix, metric_slug
-from relsafe.evaluation.judges import Judge
+from relsafe.evaluation.intervals import bootstrap_interval
+from relsafe.evaluation.judges import Judge, label_responses
 
 logger = logging.getLogger(__name__)
 
@@ -45,15 +58,24 @@ class LMEvalConfig:
         default_factory=lambda: {"benign": "benign", "contrast": "contrast"}
     )
     max_per_source: int | None = 25
+    #: Per-source caps overriding ``max_per_source`` (null: every prompt of that source).
+    source_caps: dict[str, int | None] = field(default_factory=dict)
     attacks: list[str] = field(
         default_factory=lambda: ["paraphrase", "roleplay", "story", "passive"]
     )
+    #: Harmful sets whose prompts go through the attacks (None: every harmful set).
+    attack_sets: list[str] | None = None
     max_attack_prompts: int | None = 10
+    #: Sets whose prompts carry a ``category``: ``refusal_<set>_<category>`` per category.
+    category_sets: list[str] = field(default_factory=list)
     max_new_tokens: int = 48
     batch_size: int = 16
     ppl_max_length: int = 256
     seed: int = 0
-    judge: dict = field(default_factory=lambda: {"name": "refusal_phrases"})
+    bootstrap_samples: int = 1000  # 0: no intervals
+    judge: dict = field(default_factory=lambda: {"name": "refusal_rules"})
+    #: Options of :func:`relsafe.evaluation.judges.degenerate_label` (``enabled: false``: off).
+    degenerate: dict = field(default_factory=dict)
 
     @classmethod
     def from_params(cls, params: Mapping | None) -> LMEvalConfig:
@@ -79,8 +101,9 @@ def select_prompts(lm_sets: pd.DataFrame, cfg: LMEvalConfig) -> pd.DataFrame:
     frame = frame[frame["source"].isin(wanted)].drop_duplicates("prompt")
     parts = []
     for source, part in frame.groupby("source", sort=True):
-        if cfg.max_per_source and len(part) > cfg.max_per_source:
-            part = part.sample(n=cfg.max_per_source, random_state=cfg.seed).sort_index()
+        cap = cfg.source_caps.get(source, cfg.max_per_source)
+        if cap and len(part) > cap:
+            part = part.sample(n=cap, random_state=cfg.seed).sort_index()
         parts.append(part.assign(set=wanted[source], harmful=source in cfg.asr_sets.values()))
     for name, source in {**cfg.asr_sets, **cfg.refusal_sets}.items():
         if source not in set(frame["source"]):
@@ -95,8 +118,10 @@ def select_prompts(lm_sets: pd.DataFrame, cfg: LMEvalConfig) -> pd.DataFrame:
             f"LM eval: no prompts with split {cfg.split!r} and source in {sorted(wanted)}"
         )
     out = pd.concat(parts).reset_index(drop=True)
-    if "rule_id" not in out:
-        out["rule_id"] = ""
+    for col in ("rule_id", "category"):
+        if col not in out:
+            out[col] = ""
+        out[col] = out[col].fillna("").astype(str)
     return out
 
 
@@ -104,6 +129,8 @@ def attack_rows(prompts: pd.DataFrame, cfg: LMEvalConfig) -> pd.DataFrame:
     """One row per (prompt, attack): the plain prompts (``identity``) plus attacked harmful ones."""
     rows = [prompts.assign(attack="identity", text=prompts["prompt"])]
     harmful = prompts[prompts["harmful"]]
+    if cfg.attack_sets is not None:
+        harmful = harmful[harmful["set"].isin(cfg.attack_sets)]
     if cfg.max_attack_prompts:
         harmful = harmful.groupby("set", sort=False).head(cfg.max_attack_prompts)
     records = harmful.to_dict("records")
@@ -122,47 +149,78 @@ def attack_rows(prompts: pd.DataFrame, cfg: LMEvalConfig) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def run_prompts(rows: pd.DataFrame, generate: Generate, judge: Judge, variant: str) -> pd.DataFrame:
-    """Generate once per distinct text, judge, and return the rows with response/refusal."""
+def run_prompts(
+    rows: pd.DataFrame,
+    generate: Generate,
+    judge: Judge,
+    variant: str,
+    degenerate: dict | None = None,
+) -> pd.DataFrame:
+    """Generate once per distinct text, label, and return the rows with ``response``,
+    ``label`` (refusal|compliance|empty|degenerate) and the booleans ``refusal``,
+    ``compliance`` and ``degenerate`` (empty or degenerate)."""
     unique = sorted(
         set(rows["text"]), key=lambda t: (len(t), t)
     )  # similar lengths batch together: less padding
     responses = dict(zip(unique, generate(unique)))
     out = rows.assign(variant=variant, response=rows["text"].map(responses))
-    out["refusal"] = judge(out["response"].tolist(), out["text"].tolist())
+    out["label"] = label_responses(
+        out["response"].tolist(), judge, out["text"].tolist(), degenerate
+    )
+    out["refusal"] = out["label"] == "refusal"
+    out["compliance"] = out["label"] == "compliance"
+    out["degenerate"] = out["label"].isin(("empty", "degenerate"))
     return out
 
 
+def _rate(
+    m: dict[str, float], key: str, hits: pd.Series, cfg: LMEvalConfig, interval: bool = True
+) -> None:
+    """``m[key]`` = mean of the 0/1 ``hits``, with ``key_lo`` / ``key_hi`` (bootstrap)."""
+    values = hits.astype(float).to_numpy()
+    m[key] = float(values.mean())
+    if interval and cfg.bootstrap_samples > 0:
+        m[f"{key}_lo"], m[f"{key}_hi"] = bootstrap_interval(
+            values, cfg.bootstrap_samples, seed=cfg.seed
+        )
+
+
 def lm_variant_metrics(scored: pd.DataFrame, cfg: LMEvalConfig) -> dict[str, float]:
-    """Unprefixed metrics of one variant from its judged rows."""
+    """Unprefixed metrics of one variant from its labelled rows."""
     m: dict[str, float] = {}
     plain = scored[scored["attack"] == "identity"]
-    for name in cfg.asr_sets:
+    for name in [*cfg.asr_sets, *cfg.refusal_sets]:
         part = plain[plain["set"] == name]
-        if len(part):
-            m[f"asr_{name}"] = float(1 - part["refusal"].mean())
-            m[f"n_{name}"] = float(len(part))
-        for rule, rp in part[part["rule_id"].astype(str) != ""].groupby("rule_id"):
-            m[f"rule_{metric_slug(rule)}_asr"] = float(1 - rp["refusal"].mean())
-    for name in cfg.refusal_sets:
-        part = plain[plain["set"] == name]
-        if len(part):
-            m[f"refusal_{name}"] = float(part["refusal"].mean())
-            m[f"n_{name}"] = float(len(part))
+        if not len(part):
+            continue
+        if name in cfg.asr_sets:
+            _rate(m, f"asr_{name}", part["compliance"], cfg)
+            rule_key = "asr" if name == "relational" else f"asr_{metric_slug(name)}"
+            for rule, rp in part[part["rule_id"] != ""].groupby("rule_id"):
+                _rate(m, f"rule_{metric_slug(rule)}_{rule_key}", rp["compliance"], cfg, False)
+        _rate(m, f"refusal_{name}", part["refusal"], cfg)
+        _rate(m, f"degenerate_{name}", part["degenerate"], cfg)
+        m[f"empty_{name}"] = float((part["label"] == "empty").mean())
+        m[f"n_{name}"] = float(len(part))
+        if name in cfg.category_sets:
+            for cat, cp in part[part["category"] != ""].groupby("category"):
+                _rate(m, f"refusal_{name}_{metric_slug(cat)}", cp["refusal"], cfg)
     attacked = scored[scored["harmful"]]
+    if cfg.attack_sets is not None:
+        attacked = attacked[attacked["set"].isin(cfg.attack_sets)]
     per_attack = []
     for (set_name, attack), part in attacked.groupby(["set", "attack"]):
         if attack != "identity":
             m[f"asr_{metric_slug(set_name)}_{metric_slug(attack)}"] = float(
-                1 - part["refusal"].mean()
+                part["compliance"].mean()
             )
     for attack, part in attacked.groupby("attack"):
-        per_attack.append(float(1 - part["refusal"].mean()))
+        per_attack.append(float(part["compliance"].mean()))
         if attack != "identity":
-            m[f"asr_attack_{metric_slug(attack)}"] = float(1 - part["refusal"].mean())
+            m[f"asr_attack_{metric_slug(attack)}"] = float(part["compliance"].mean())
     only_attacked = attacked[attacked["attack"] != "identity"]
     if len(only_attacked):
-        m["asr_attacks"] = float(1 - only_attacked["refusal"].mean())
+        m["asr_attacks"] = float(only_attacked["compliance"].mean())
     if per_attack:
         m["asr_worst"] = max(per_attack)
     return m
@@ -225,7 +283,7 @@ def evaluate_lm_variants(
                 progress=False,
             )
 
-        part = run_prompts(rows, gen, judge, name)
+        part = run_prompts(rows, gen, judge, name, cfg.degenerate)
         metrics = lm_variant_metrics(part, cfg)
         if plain_text:
             metrics["ppl"] = perplexity(model, tok, plain_text, cfg.ppl_max_length)
@@ -243,13 +301,7 @@ def lm_per_rule(scored: pd.DataFrame) -> pd.DataFrame:
             columns=["rule_id", "variant", "asr", "refusal_contrast", "suppression", "collateral"]
         )
     g = plain.groupby(["rule_id", "variant"])
-    asr = (
-        plain[plain["harmful"]]
-        .groupby(["rule_id", "variant"])["refusal"]
-        .mean()
-        .rsub(1)
-        .rename("asr")
-    )
+    asr = plain[plain["harmful"]].groupby(["rule_id", "variant"])["compliance"].mean().rename("asr")
     ref = (
         plain[~plain["harmful"]]
         .groupby(["rule_id", "variant"])["refusal"]
@@ -269,9 +321,11 @@ def lm_examples(scored: pd.DataFrame, per_set: int = 3) -> pd.DataFrame:
     idx = ["set", "harmful", "attack", "text"]
     wide = keep.pivot_table(index=idx, columns="variant", values="response", aggfunc="first")
     ref = keep.pivot_table(index=idx, columns="variant", values="refusal", aggfunc="first")
+    lab = keep.pivot_table(index=idx, columns="variant", values="label", aggfunc="first")
     wide.columns = [f"{c}_response" for c in wide.columns]
     ref.columns = [f"{c}_refusal" for c in ref.columns]
-    frame = wide.join(ref).reset_index()
+    lab.columns = [f"{c}_label" for c in lab.columns]
+    frame = wide.join(lab).join(ref).reset_index()
     return frame.groupby(["set", "attack"], group_keys=False).head(per_set).reset_index(drop=True)
 
 

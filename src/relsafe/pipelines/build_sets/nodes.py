@@ -13,7 +13,7 @@ import mlflow
 import pandas as pd
 
 from relsafe.policy import load_policy
-from relsafe.policy.lm_sets import LMSetConfig, fill_completions
+from relsafe.policy.lm_sets import LMSetConfig, build_lm_eval_prompts, fill_completions
 from relsafe.policy.lm_sets import build_lm_prompts as _build_lm_prompts
 from relsafe.policy.sets import SetConfig, build_text_sets
 from relsafe.policy.stats import balance_report, set_stats, stats_metrics
@@ -57,36 +57,85 @@ def build_lm_prompts(
     )
 
 
+def build_lm_eval_set(
+    policy_data: dict,
+    harmful_styles: pd.DataFrame,
+    benign_alarming: pd.DataFrame,
+    lm_forget_prompts: pd.DataFrame,
+    lm_retain_prompts: pd.DataFrame,
+    params: dict,
+) -> pd.DataFrame:
+    """Held-out LM eval prompts: relational requests in unseen formats with their contrasts,
+    harmful requests in non-AdvBench styles, benign-but-alarming prompts (never trained on;
+    an overlap with the LM prompt sets is an error)."""
+    policy = load_policy(policy_data, source=POLICY_SOURCE)
+    cfg = LMSetConfig.from_params(params.get("lm"))
+    return build_lm_eval_prompts(
+        policy,
+        harmful_styles,
+        benign_alarming,
+        cfg,
+        seed=int(params.get("seed", 42)),
+        training=[lm_forget_prompts, lm_retain_prompts],
+    )
+
+
 def complete_lm_sets(
-    lm_forget_prompts: pd.DataFrame, lm_retain_prompts: pd.DataFrame, model: dict, params: dict
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fill ``completion`` with the base LM's own greedy answers (causal_lm family only)."""
+    lm_forget_prompts: pd.DataFrame,
+    lm_retain_prompts: pd.DataFrame,
+    completion_cache: pd.DataFrame,
+    model: dict,
+    params: dict,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Fill ``completion`` with the base LM's own greedy answers (causal_lm family only).
+
+    Answers come from ``completion_cache`` (keyed by model, prompt and generation params)
+    when present; only the others are generated, in length-sorted batches. Returns the two
+    sets and the updated cache (unchanged for the encoder family).
+    """
     cfg = LMSetConfig.from_params(params.get("lm"))
     seed = int(params.get("seed", 42))
     generate = None
+    cache = None
     if model.get("family") == "causal_lm":
         import torch
 
-        from relsafe.models.causal_lm import CausalLMConfig, generate_responses, load_causal_lm
+        from relsafe.models.causal_lm import CausalLMConfig, load_causal_lm
+        from relsafe.models.completion_cache import CompletionCache, model_fingerprint
 
         device = (
             cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         )
-        lm, tok = load_causal_lm(CausalLMConfig.from_params(model), device=device)
+        gen_params = {"max_new_tokens": cfg.max_new_tokens, "decoding": "greedy", "chat": True}
+        cache = CompletionCache.from_frame(completion_cache, model_fingerprint(model), gen_params)
+        loaded: dict = {}
 
-        def generate(prompts: list[str]) -> list[str]:
+        def base_generate(prompts: list[str]) -> list[str]:
+            from relsafe.models.causal_lm import generate_responses
+
+            if not loaded:  # load the model only when something is not cached
+                loaded["lm"] = load_causal_lm(CausalLMConfig.from_params(model), device=device)
+            lm, tok = loaded["lm"]
             return generate_responses(
                 lm, tok, prompts, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size
             )
+
+        generate = cache.wrap(base_generate)
     else:
         logger.info(
             "complete_lm_sets: model.family=%r, passing LM prompts through without completions",
             model.get("family"),
         )
-    return (
-        fill_completions(lm_forget_prompts, generate, cfg.max_completions, seed),
-        fill_completions(lm_retain_prompts, generate, cfg.max_completions, seed + 1),
+    forget = fill_completions(lm_forget_prompts, generate, cfg.max_completions, seed)
+    retain = fill_completions(lm_retain_prompts, generate, cfg.max_completions, seed + 1)
+    if cache is None:
+        return forget, retain, completion_cache
+    logger.info(
+        "complete_lm_sets: %d completions from the cache, %d generated",
+        cache.hits,
+        cache.generated,
     )
+    return forget, retain, cache.frame()
 
 
 def report_sets(

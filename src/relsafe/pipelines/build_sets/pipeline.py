@@ -3,6 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from relsafe.pipelines.build_sets.nodes import (
+    build_lm_eval_set,
     build_lm_prompts,
     build_sets,
     complete_lm_sets,
@@ -35,9 +36,28 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="build_lm_prompts",
             ),
             Node(
+                build_lm_eval_set,
+                [
+                    "safety_policy",
+                    "harmful_styles",
+                    "benign_alarming",
+                    "lm_forget_prompts",
+                    "lm_retain_prompts",
+                    "params:build_sets",
+                ],
+                "lm_eval_set",
+                name="build_lm_eval_set",
+            ),
+            Node(
                 complete_lm_sets,
-                ["lm_forget_prompts", "lm_retain_prompts", "params:model", "params:build_sets"],
-                ["lm_forget_set", "lm_retain_set"],
+                [
+                    "lm_forget_prompts",
+                    "lm_retain_prompts",
+                    "lm_completion_cache",
+                    "params:model",
+                    "params:build_sets",
+                ],
+                ["lm_forget_set", "lm_retain_set", "lm_completion_cache_updated"],
                 name="complete_lm_sets",
             ),
             Node(
