@@ -276,13 +276,18 @@ class LMEvalBlock(Strict):
     asr_sets: dict[str, str] | None = None
     refusal_sets: dict[str, str] | None = None
     max_per_source: PosInt | None = 25
+    source_caps: dict[str, PosInt | None] = {}  # per-source override of max_per_source
     attacks: list[str] | None = None
+    attack_sets: list[str] | None = None  # harmful sets sent through the attacks (None: all)
     max_attack_prompts: PosInt | None = 10
+    category_sets: list[str] = []  # refusal_<set>_<category> for these sets
     max_new_tokens: PosInt = 48
     batch_size: PosInt = 16
     ppl_max_length: PosInt = 256
     seed: int = 0
+    bootstrap_samples: NonNegInt = 1000  # <metric>_lo / _hi; 0: none
     judge: Open | None = None  # {name: <relsafe.evaluation.judges name>, <judge options>}
+    degenerate: Open | None = None  # relsafe.evaluation.judges.degenerate_label options
 
 
 class ChartsBlock(Strict):

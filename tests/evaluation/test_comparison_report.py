@@ -129,3 +129,40 @@ def test_report_contains_table_summary_and_links(tmp_path):
     path = tmp_path / "out" / "report.html"
     write_text_atomic(path, html)
     assert path.read_text() == html and not list(path.parent.glob(".report.html.*"))
+
+
+LM_METRICS = {
+    "asr_formats": 0.25,
+    "asr_formats_lo": 0.15,
+    "asr_formats_hi": 0.35,
+    "base_asr_formats": 1.0,
+    "base_asr_formats_lo": 1.0,
+    "base_asr_formats_hi": 1.0,
+    "n_formats": 80.0,
+    "refusal_alarming": 0.1,
+    "refusal_alarming_lo": 0.05,
+    "refusal_alarming_hi": 0.16,
+    "base_refusal_alarming": 0.0,
+    "refusal_alarming_figurative": 0.3,
+    "degenerate_alarming": 0.02,
+    "base_degenerate_alarming": 0.0,
+}
+
+
+def test_lm_goals_intervals_and_degenerate():
+    assert metric_goal("asr_formats_lo") == "" and metric_goal("refusal_alarming_hi") == ""
+    assert metric_goal("degenerate_alarming") == "lower" and metric_goal("empty_benign") == "lower"
+    assert metric_goal("refusal_alarming_figurative") == "lower"
+
+
+def test_no_baseline_no_baseline_columns_or_report_text():
+    table = comparison_table(LM_METRICS)
+    assert list(table.columns) == ["metric", "goal", "base", "edit", "edit_delta"]
+    assert list(table["metric"][:2]) == ["asr_formats", "refusal_alarming"]  # headline order
+    html = build_report(LM_METRICS, table, pd.DataFrame(), pd.DataFrame())
+    assert "concept-erasure baseline" not in html.replace("baseline was not trained", "")
+    assert "<th>baseline</th>" not in html and "was not trained for this run" in html
+    assert "edit <b>25.0%</b> [15.0%, 35.0%]" in html and "n=80" in html
+    assert "figurative 30.0%" in html
+    with_bl = comparison_table({**LM_METRICS, "baseline_asr_formats": 0.5})
+    assert {"baseline", "baseline_delta", "better"} <= set(with_bl.columns)

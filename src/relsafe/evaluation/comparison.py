@@ -18,14 +18,23 @@ HEADLINE: tuple[str, ...] = (
     "marginal_drift",
     "unsafe_drift",
     "marginal_r1",
+    "worst_cat_unsafe_r5",
+    "comp_acc",
+    "comp_acc_drop",
     "relrec_acc",
     "relrec_acc_ratio",
     "asr_heldout",
     "asr_relational",
+    "asr_formats",
+    "asr_harmful_styles",
     "asr_attacks",
     "asr_worst",
     "refusal_benign",
     "refusal_contrast",
+    "refusal_formats_contrast",
+    "refusal_alarming",
+    "degenerate_harmful_styles",
+    "degenerate_alarming",
     "ppl",
     "ppl_ratio",
     "clip_img_t2i_r1",
@@ -36,6 +45,9 @@ HEADLINE: tuple[str, ...] = (
 #: (regex on the unprefixed metric name, goal) - first match wins.
 GOALS: tuple[tuple[str, str], ...] = (
     (r"^n_", ""),
+    (r"_drop$", "lower"),
+    (r"_(lo|hi)$", ""),  # interval bounds: read with their metric
+    (r"^(degenerate|empty)_", "lower"),
     (r"(^|_)unsafe_.*r\d+(_ratio)?$", "lower"),
     (r"^rule_.*_unsafe_r\d+$", "lower"),
     (r"^cat_.*_unsafe_r\d+$", "lower"),
@@ -45,6 +57,7 @@ GOALS: tuple[tuple[str, str], ...] = (
     (r"^ppl", "lower"),
     (r"r\d+(_ratio)?$", "higher"),
     (r"^relrec", "higher"),
+    (r"^comp_", "higher"),
 )
 
 VARIANT_PREFIX = {"base": "base_", "edit": "", "baseline": "baseline_"}
@@ -72,9 +85,12 @@ def split_variants(metrics: dict[str, float]) -> dict[str, dict[str, float]]:
 
 
 def comparison_table(metrics: dict[str, float]) -> pd.DataFrame:
-    """Columns: metric, goal, base, edit, baseline, edit_delta (edit - base),
-    baseline_delta (baseline - base), edit_minus_baseline, better ('edit'|'baseline'|'tie'|'')."""
+    """Columns: metric, goal, base, edit, edit_delta (edit - base), and, only when the
+    concept-erasure baseline was evaluated (``baseline_*`` metrics exist): baseline,
+    baseline_delta (baseline - base), edit_minus_baseline, better ('edit'|'baseline'|'tie'|'').
+    Interval bounds (``*_lo`` / ``*_hi``) are rows of their own, with no goal."""
     by = split_variants(metrics)
+    with_baseline = bool(by["baseline"])
     names = list(dict.fromkeys([*(h for h in HEADLINE if h in by["edit"]), *sorted(by["edit"])]))
     rows = []
     for name in names:
@@ -104,17 +120,10 @@ def comparison_table(metrics: dict[str, float]) -> pd.DataFrame:
                 "better": better,
             }
         )
-    cols = [
-        "metric",
-        "goal",
-        "base",
-        "edit",
-        "baseline",
-        "edit_delta",
-        "baseline_delta",
-        "edit_minus_baseline",
-        "better",
-    ]
+    cols = ["metric", "goal", "base", "edit", "edit_delta"]
+    if with_baseline:
+        cols[4:4] = ["baseline"]
+        cols += ["baseline_delta", "edit_minus_baseline", "better"]
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -29,6 +29,7 @@ def evaluate_edit(
     retain_set: pd.DataFrame,
     lm_forget_set: pd.DataFrame,
     lm_retain_set: pd.DataFrame,
+    lm_eval_set: pd.DataFrame,
     plain_text: str,
     compositionality_captions: pd.DataFrame,
     policy_data: dict,
@@ -39,7 +40,12 @@ def evaluate_edit(
 
     Returns metrics (flat), per-row results, comparison table, per-rule table, drift table
     and before/after examples. ``policy_data`` (the raw policy YAML) gives each rule's
-    category for the per-category metrics.
+    category for the per-category metrics. ``lm_eval_set`` (held-out LM prompts, never
+    trained on) joins the LM sets' held-out split for the causal_lm family.
+
+    The baseline is evaluated only when ``variants`` names it and it was trained: an adapter
+    whose manifest says ``skipped`` (``train_edit.baseline.enabled: false``) is left out, so
+    no metric, table row or generation is spent on an untrained copy of the base.
 
     The metrics carry a ``binding`` block (:mod:`relsafe.registry.binding`): each scored
     adapter's content hash and kind, and the hashes of the scored rows and the policy, so
@@ -50,19 +56,21 @@ def evaluate_edit(
         frame_hash(eval_set, retain_set)
         if family == "encoder"
         else frame_hash(lm_forget_set, lm_retain_set)
+        + (":" + frame_hash(lm_eval_set) if lm_eval_set is not None else "")
         + ":"
         + hashlib.sha256(str(plain_text).encode()).hexdigest()
     )
     eval_set = with_categories(eval_set, policy_data)
-    adapters = {"edit": edit_adapter}
-    if "baseline" in params.get("variants", ["edit", "baseline"]):
-        adapters["baseline"] = baseline_adapter
+    adapters = evaluated_adapters(edit_adapter, baseline_adapter, params)
     if family == "encoder":
         result = evaluate_encoder(
             model, adapters, eval_set, retain_set, params, compositionality_captions
         )
     elif family == "causal_lm":
-        lm_sets = pd.concat([lm_forget_set, lm_retain_set], ignore_index=True)
+        lm_sets = pd.concat(
+            [f for f in (lm_forget_set, lm_retain_set, lm_eval_set) if f is not None],
+            ignore_index=True,
+        )
         result = evaluate_lm(model, adapters, lm_sets, plain_text, params)
     else:
         raise ValueError(
@@ -82,6 +90,25 @@ def evaluate_edit(
         result.drift,
         result.examples,
     )
+
+
+def evaluated_adapters(
+    edit_adapter: AdapterBundle, baseline_adapter: AdapterBundle | None, params: dict
+) -> dict[str, AdapterBundle]:
+    """``{"edit": ...}`` plus ``"baseline"`` when ``variants`` names it and it was trained
+    (its manifest does not say ``skipped``)."""
+    adapters = {"edit": edit_adapter}
+    if "baseline" in params.get("variants", ["edit", "baseline"]):
+        manifest = (getattr(baseline_adapter, "manifest", None) or {}) if baseline_adapter else {}
+        if baseline_adapter is None or manifest.get("skipped"):
+            logger.info(
+                "evaluate_edit: the concept-erasure baseline was not trained (%s); it is left "
+                "out of the metrics and the report",
+                manifest.get("skip_reason", "no adapter"),
+            )
+        else:
+            adapters["baseline"] = baseline_adapter
+    return adapters
 
 
 def _policy_sha(policy_data: dict | None) -> str:
@@ -117,6 +144,10 @@ def make_charts(
     )
 
 
+def _has_baseline(metrics: dict) -> bool:
+    return any(k.startswith("baseline_") for k in metrics)
+
+
 def make_report(
     metrics: dict,
     comparison: pd.DataFrame,
@@ -130,7 +161,7 @@ def make_report(
     meta = {
         "model family": model.get("family"),
         "base model": model.get("name_or_path"),
-        "variants": ", ".join(["base", *params.get("variants", ["edit", "baseline"])]),
+        "variants": ", ".join(["base", "edit", *(["baseline"] if _has_baseline(metrics) else [])]),
     }
     if mlflow.active_run() is not None:
         meta["MLflow run"] = mlflow.active_run().info.run_id

@@ -17,6 +17,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "retain_set",
                     "lm_forget_set",
                     "lm_retain_set",
+                    "lm_eval_set",
                     "plain_text",
                     "compositionality_captions",
                     "safety_policy",
