@@ -36,6 +36,19 @@ class RegistryReachableHook:
         ensure_reachable(self.timeout_s, uris=[u for u in uris if u])
 
 
+class PortableStoreHook:
+    """Keep a local sqlite MLflow store portable: after kedro-mlflow has set the tracking URI
+    and created the experiment, and before it opens the run, rewrite artifact locations
+    relative to the project root (:mod:`relsafe.registry.portable`), so new runs and models
+    are recorded relative too and a moved or cloned project uses its own ``mlruns/``."""
+
+    @hook_impl(trylast=True)
+    def after_context_created(self, context) -> None:
+        from relsafe.registry.portable import make_portable
+
+        make_portable()
+
+
 class DaskSchedulerHook:
     """Point Dask at the scheduler named in params (threads by default, or a cluster).
 

@@ -18,9 +18,11 @@ CONFIG_LOADER_ARGS = {
 from relsafe.hooks import (  # noqa: E402
     ConfigValidationHook,
     DaskSchedulerHook,
+    PortableStoreHook,
     RegistryReachableHook,
 )
 
 # Params are validated and the registry checked before kedro-mlflow's hooks and any node run.
 # pluggy calls hooks last-registered first: params are checked before the registry.
-HOOKS = (DaskSchedulerHook(), RegistryReachableHook(), ConfigValidationHook())
+# PortableStoreHook is trylast: it runs after kedro-mlflow has created the experiment.
+HOOKS = (DaskSchedulerHook(), RegistryReachableHook(), ConfigValidationHook(), PortableStoreHook())

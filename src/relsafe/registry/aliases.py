@@ -42,6 +42,16 @@ def ensure_reachable(timeout_s: float = 5.0, uris: list[str] | None = None) -> N
             ) from exc
 
 
+def ensure_store(timeout_s: float = 5.0) -> None:
+    """:func:`ensure_reachable`, then keep a local sqlite store portable
+    (:func:`relsafe.registry.portable.make_portable`: artifact locations relative to its folder)."""
+    from relsafe.registry.portable import make_portable
+
+    ensure_reachable(timeout_s)
+    for uri in dict.fromkeys([mlflow.get_tracking_uri(), mlflow.get_registry_uri()]):
+        make_portable(uri)
+
+
 def _not_found(exc: MlflowException) -> bool:
     return (
         getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST"
@@ -87,7 +97,7 @@ def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
 
 def load_registered(name: str, alias: str = CHAMPION):
     """``mlflow.pyfunc.load_model("models:/<name>@<alias>")`` with the checks above first."""
-    ensure_reachable()
+    ensure_store()
     version_by_alias(MlflowClient(), name, alias)
     return mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
 

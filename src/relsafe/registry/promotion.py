@@ -23,7 +23,7 @@ from relsafe.registry.aliases import (
     CHAMPION,
     PREVIOUS_CHAMPION,
     alias_version,
-    ensure_reachable,
+    ensure_store,
     get_registered_model,
     version_by_alias,
 )
@@ -125,7 +125,7 @@ def promote(
         RegistryUnreachable, ModelNotFound, AliasNotFound: the registry, model or alias is missing.
         PromotionConflict: the lock could not be taken or was lost; no alias was left half-moved.
     """
-    ensure_reachable()
+    ensure_store()
     client = client or MlflowClient()
     get_registered_model(client, model_name)
     cand = _candidate(client, model_name, candidate_alias, candidate_version)
@@ -240,7 +240,7 @@ def rollback(
     Raises:
         NothingToRollBack: ``previous-champion`` is not set.
     """
-    ensure_reachable()
+    ensure_store()
     client = client or MlflowClient()
     get_registered_model(client, model_name)
     with RegistryLock(client, model_name, **(lock or {})) as held:
