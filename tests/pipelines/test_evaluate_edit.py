@@ -51,11 +51,17 @@ EVAL = pd.DataFrame(
 EVAL["gallery_text"] = "a photo of " + EVAL["text"]  # paired retrieval: the scene in other words
 COMP = pd.DataFrame(  # FACTUAL-style captions with gold graphs (compositionality check)
     {
-        "caption": ["man riding a horse", "cup on a table", "woman holding an umbrella"],
+        "caption": [
+            "man riding a horse",
+            "cup on a table",
+            "dog under a bench",
+            "woman holding a cup",
+        ],
         "scene_graph": [
             "( man , ride , horse )",
             "( cup , on , table )",
-            "( woman , hold , umbrella )",
+            "( dog , under , bench )",
+            "( woman , hold , cup )",
         ],
     }
 )
@@ -206,7 +212,7 @@ def test_encoder_family_end_to_end(tiny_bert_dir, tmp_path):
     ):
         assert key in metrics, key
     assert metrics["base_self_unsafe_r1"] == 1.0 and metrics["benign_drift"] > 0
-    assert metrics["n_comp"] == 3.0 and metrics["n_gallery"] == len(EVAL)
+    assert metrics["n_comp"] == 4.0 and metrics["n_gallery"] == len(EVAL)
     assert not any(k.startswith("clip_img") for k in metrics)  # mean-pool encoder: no image tower
     table = comparison.set_index("metric")
     assert 0.0 <= table.loc["unsafe_r5", "base"] <= 1.0 and {

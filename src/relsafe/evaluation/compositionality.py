@@ -15,6 +15,7 @@ is the share of correct items; a relational edit must not lower it (a promotion 
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 from collections import Counter
@@ -27,6 +28,7 @@ import pandas as pd
 from relsafe.policy.realise import noun_phrase, realise
 
 Encode = Callable[[list[str]], np.ndarray]
+logger = logging.getLogger(__name__)
 
 #: Relations realised as "X that is <rel> Y" without a verb form.
 PREPOSITIONS = frozenset(
@@ -157,10 +159,11 @@ def build_items(frame: pd.DataFrame, cfg: CompositionalityConfig) -> pd.DataFram
         by_kind.setdefault(relation_kind(rel), []).append(rel)
     rng = random.Random(cfg.seed)
     rng.shuffle(picked)
-    rows = []
+    rows, lonely = [], 0
     for caption, (s, r, o) in picked[: cfg.max_items]:
         others = [x for x in by_kind[relation_kind(r)] if not set(x.split()) & set(r.split())]
         if not others:
+            lonely += 1
             continue
         r2 = rng.choice(others[:30])  # a common relation, so the negative reads naturally
         rows.append(
@@ -174,6 +177,16 @@ def build_items(frame: pd.DataFrame, cfg: CompositionalityConfig) -> pd.DataFram
                 "neg_relation": phrase(s, r2, o),
             }
         )
+    skipped = len(frame) - len(picked)
+    logger.info(
+        "compositionality: %d items from %d captions (%d without a usable relation triple, "
+        "%d whose relation has no other relation of its kind, %d over max_items)",
+        len(rows),
+        len(frame),
+        skipped,
+        lonely,
+        max(0, len(picked) - cfg.max_items),
+    )
     return pd.DataFrame(rows)
 
 

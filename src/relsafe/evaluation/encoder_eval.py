@@ -150,6 +150,12 @@ def variant_metrics(
                 if short == "cat" and label == "unsafe":
                     for k in ks:
                         samples[f"cat_{metric_slug(key)}_unsafe_r{k}"] = part[f"r{k}"].to_numpy()
+    for k in ks:  # the worst category: one name for a gate, whatever the policy's categories
+        cats = [
+            v for key, v in m.items() if key.startswith("cat_") and key.endswith(f"_unsafe_r{k}")
+        ]
+        if cats:
+            m[f"worst_cat_unsafe_r{k}"] = float(max(cats))
     if marginal is not None and len(marginal[0]):
         mb, mq = marginal
         m["marginal_drift"] = float(drift(mq, mb).mean())
@@ -276,8 +282,13 @@ def drift_table(
     return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
 
+#: Metrics that also get a ``<metric>_drop`` (base - variant) key, for "at most x lost" gates.
+DROP_KEYS = ("comp_acc", "relrec_acc")
+
+
 def flatten_variants(per_variant: dict[str, dict[str, float]]) -> dict[str, float]:
-    """Edit metrics unprefixed, others prefixed; plus ``*_ratio`` headline ratios vs base."""
+    """Edit metrics unprefixed, others prefixed; plus ``*_ratio`` headline ratios vs base and
+    ``*_drop`` losses vs base."""
     flat: dict[str, float] = {}
     for variant, m in per_variant.items():
         flat.update({f"{metric_prefix(variant)}{k}": v for k, v in m.items()})
@@ -289,6 +300,9 @@ def flatten_variants(per_variant: dict[str, dict[str, float]]) -> dict[str, floa
         for key in RATIO_KEYS:
             if key in m and base.get(key, 0) > 0:
                 flat[f"{p}{key}_ratio"] = m[key] / base[key]
+        for key in DROP_KEYS:
+            if key in m and key in base:
+                flat[f"{p}{key}_drop"] = base[key] - m[key]
     return flat
 
 
