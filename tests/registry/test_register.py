@@ -59,6 +59,18 @@ def test_encoder_round_trip(sqlite_registry, tmp_path, encoder_adapter_dir, enco
         "nothing may be pickled"
     )
 
+    # Servable anywhere (issue 18 item 8): relsafe's code, requirements, example, schemas.
+    logged = mlflow.models.get_model_info(info["logged_model_uri"])
+    assert [c.name for c in logged.signature.inputs.inputs] == ["text"]
+    assert logged.signature.outputs.inputs[0].shape == (-1, -1)
+    assert logged.signature.params.to_dict()[0]["name"] == "base"
+    assert logged.saved_input_example_info["type"] == "dataframe"
+    code = [p for p in stored if "code/relsafe/" in p.as_posix()]
+    assert any(p.as_posix().endswith("code/relsafe/registry/encoder_pyfunc.py") for p in code)
+    assert not [p for p in code if "__pycache__" in p.parts]
+    reqs = next(p for p in stored if p.name == "requirements.txt").read_text()
+    assert "peft==" in reqs and "accelerate==" in reqs and "relsafe" not in reqs
+
 
 def test_lm_round_trip(sqlite_registry, lm_adapter_dir, lm_params):
     info = register_model(lm_adapter_dir, lm_params, "relsafe-lm", smoke_test=False)

@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -264,5 +265,106 @@ def test_serve_champion_offline(server_registry, tmp_path, encoder_adapter_dir, 
         edited, base = embed(False), embed(True)
         assert edited.shape == base.shape == (2, 32)
         assert np.abs(edited - base).max() > 1e-3
+    finally:
+        stop(proc)
+
+
+HIDE_RELSAFE = """
+import sys
+sys.path[:] = [p for p in sys.path if p.rstrip("/") != {src!r}]
+"""
+
+
+def _post(port: int, body: dict) -> tuple[int, dict]:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_serve_from_a_copied_store_without_relsafe_installed(
+    tmp_path, monkeypatch, empty_registry_db, encoder_adapter_dir, encoder_params
+):
+    """Issue 18 item 8: the champion is served from a copy of the store outside the checkout,
+    in a process where the installed relsafe is hidden (its code travels with the model);
+    a null row is a 400 naming the row, without a stack trace."""
+    import mlflow
+
+    import relsafe
+    from relsafe.registry.promotion import promote
+    from relsafe.registry.register import register_model
+
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(empty_registry_db, project / "mlflow.db")
+    monkeypatch.chdir(project)
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.setenv(key, uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    name = "relsafe-copied-encoder"
+    register_model(
+        encoder_adapter_dir,
+        encoder_params,
+        name,
+        tags={"metric.unsafe_r5": "0.1"},
+        smoke_test=False,
+    )
+    promote(name, GATES)
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+
+    served = tmp_path / "elsewhere" / "store"  # only the store: mlflow.db + mlruns/
+    served.mkdir(parents=True)
+    shutil.copy(project / "mlflow.db", served / "mlflow.db")
+    shutil.copytree(project / "mlruns", served / "mlruns")
+    shutil.rmtree(project)
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    src = str(Path(relsafe.__file__).resolve().parents[1])
+    (hide / "sitecustomize.py").write_text(HIDE_RELSAFE.format(src=src))
+    env = child_env("sqlite:///mlflow.db")
+    env["PYTHONPATH"] = str(hide)
+    check = subprocess.run(
+        [sys.executable, "-c", "import importlib.util as u; print(u.find_spec('relsafe'))"],
+        cwd=served,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert check.stdout.strip() == "None", "relsafe is still importable: " + check.stdout
+
+    port = free_port()
+    log = tmp_path / "serve.log"
+    cmd = [MLFLOW, "models", "serve", "-m", f"models:/{name}@champion", "--env-manager", "local"]
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(
+            [*cmd, "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
+            cwd=served,
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ping", proc, log)
+        rows = {"columns": ["text"], "data": [["a dog"], ["a child drinking juice"]]}
+        status, body = _post(port, {"dataframe_split": rows, "params": {"base": False}})
+        assert status == 200, body
+        assert np.asarray(body["predictions"]).shape == (2, 32)
+
+        bad = {"columns": ["text"], "data": [["a dog"], [None], ["  "]]}
+        status, body = _post(port, {"dataframe_split": bad})
+        assert status == 400, body
+        assert "row 1: 'text' is null" in body["message"], body
+        assert "row 2: 'text' is empty" in body["message"], body
+        assert "stack_trace" not in body and "Traceback" not in json.dumps(body), body
     finally:
         stop(proc)

