@@ -144,7 +144,20 @@ def test_causal_lm_family_end_to_end(tiny_llama_dir, tmp_path):
         },
         "parameters_evaluate_edit.yml": {
             "evaluate_edit": {
-                "lm": {"max_per_source": 3, "max_attack_prompts": 2, "max_new_tokens": 4}
+                "lm": {
+                    "max_per_source": 3,
+                    "max_attack_prompts": 2,
+                    "max_new_tokens": 4,
+                    "source_caps": dict.fromkeys(
+                        [
+                            "relational_formats",
+                            "contrast_formats",
+                            "harmful_styles",
+                            "benign_alarming",
+                        ],
+                        3,
+                    ),
+                }
             }
         },
     }
@@ -154,7 +167,20 @@ def test_causal_lm_family_end_to_end(tiny_llama_dir, tmp_path):
     lm_forget = pd.read_parquet(project / "data/05_model_input/lm_forget_set.parquet")
     assert (lm_forget["completion"].str.len() > 0).sum() > 0, "base completions were not generated"
     metrics = json.loads((project / "data/08_reporting/metrics.json").read_text())
-    assert {"asr_heldout", "refusal_benign"} <= set(metrics)
+    assert {"asr_heldout", "refusal_benign", "asr_formats", "asr_harmful_styles"} <= set(metrics)
+    assert {"refusal_alarming", "refusal_alarming_lo", "degenerate_alarming"} <= set(metrics)
+    # conf/lm trains no baseline: it is absent, not the unedited model under its name
+    assert not any(k.startswith("baseline_") for k in metrics)
+    assert "baseline" not in pd.read_csv(project / "data/08_reporting/comparison.csv").columns
+    # the base completions are cached: rebuilding unchanged sets generates nothing
+    cache = pd.read_parquet(project / "data/04_feature/lm_completion_cache.parquet")
+    assert len(cache) == 12 and cache["key"].is_unique
+    run_kedro(project, "--env", "lm", "--pipelines", "build_sets")
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(project / "data/04_feature/lm_completion_cache.parquet"), cache
+    )  # nothing new was generated (tests/pipelines/test_build_sets.py counts the calls)
+    rebuilt = pd.read_parquet(project / "data/05_model_input/lm_forget_set.parquet")
+    pd.testing.assert_series_equal(rebuilt["completion"], lm_forget["completion"])
 
     import mlflow
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -709,7 +709,7 @@ def build_lm_eval_prompts(
     alarming: pd.DataFrame | None,
     cfg: LMSetConfig,
     seed: int,
-    training: list[pd.DataFrame] = (),
+    training: Sequence[pd.DataFrame] = (),
 ) -> pd.DataFrame:
     """``lm_eval_set``: held-out prompts only (``split == "heldout"``); columns
     :data:`EVAL_COLUMNS`. ``kind`` is the format (relational/contrast), the style (harmful)
