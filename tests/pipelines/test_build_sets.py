@@ -105,15 +105,36 @@ def test_pipeline_runs_and_passes_prompts_through_for_encoder(inputs):
         catalog.load("lm_retain_set"),
     )
     assert len(forget) and {"text", "redirect", "rule_id"} <= set(forget.columns)
+    # encoder family: no LM prompts are built or completed, the frames keep their columns
     for df in (lm_forget, lm_retain):
-        assert df["completion"].eq("").all() and not df["completed"].any()
-    assert (lm_retain["source"] == "twin").any()  # benign twins of the AdvBench prompts
+        assert df.empty and {"prompt", "source", "split", "completion", "completed"} <= set(df)
     lm_eval = catalog.load("lm_eval_set")
     assert set(lm_eval["split"]) == {"heldout"} and lm_eval["source"].nunique() == 4
     assert catalog.load("lm_completion_cache_updated").empty  # encoder: nothing generated
     stats, balance = catalog.load("set_stats"), catalog.load("set_balance")
-    assert {"forget", "retain", "eval", "lm_forget", "lm_retain", "notes"} <= set(stats["set"])
+    assert {"forget", "retain", "eval", "notes"} <= set(stats["set"])
+    assert not {"lm_forget", "lm_retain"} & set(stats["set"])  # empty for the encoder
     assert len(balance) == len(inputs["safety_policy"]["rules"])
+
+
+def test_lm_prompts_are_built_for_the_causal_lm_family_only(inputs):
+    forget, retain, eval_set, _ = build_sets(
+        inputs["safety_policy"], inputs["caption_tuples"], PARAMS
+    )
+    args = [
+        inputs["safety_policy"],
+        forget,
+        retain,
+        eval_set,
+        inputs["advbench_behaviors"],
+        inputs["benign_instructions"],
+        inputs["benign_tasks"],
+    ]
+    lm_f, lm_r = build_lm_prompts(*args, PARAMS, {"family": "causal_lm"})
+    assert len(lm_f) and (lm_r["source"] == "twin").any()  # benign twins of AdvBench prompts
+    enc_f, enc_r = build_lm_prompts(*args, PARAMS, {"family": "encoder"})
+    assert enc_f.empty and enc_r.empty
+    assert list(enc_f.columns) == list(lm_f.columns) and list(enc_r.columns) == list(lm_r.columns)
 
 
 def test_invalid_policy_stops_the_node(inputs):

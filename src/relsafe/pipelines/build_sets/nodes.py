@@ -13,7 +13,12 @@ import mlflow
 import pandas as pd
 
 from relsafe.policy import load_policy
-from relsafe.policy.lm_sets import LMSetConfig, build_lm_eval_prompts, fill_completions
+from relsafe.policy.lm_sets import (
+    LM_COLUMNS,
+    LMSetConfig,
+    build_lm_eval_prompts,
+    fill_completions,
+)
 from relsafe.policy.lm_sets import build_lm_prompts as _build_lm_prompts
 from relsafe.policy.sets import SetConfig, build_text_sets
 from relsafe.policy.stats import balance_report, set_stats, stats_metrics
@@ -47,9 +52,19 @@ def build_lm_prompts(
     benign: pd.DataFrame,
     tasks: pd.DataFrame,
     params: dict,
+    model: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """LM forget / retain prompts (text only) with train / heldout splits."""
+    """LM forget / retain prompts (text only) with train / heldout splits.
+
+    With ``model.family: encoder`` nothing in the run uses them: both are empty frames with
+    the LM set columns (so the catalog and DVC outputs stay consistent), and
+    ``complete_lm_sets`` loads no model. The policy is still validated.
+    """
     policy = load_policy(policy_data, source=POLICY_SOURCE)
+    if model is not None and model.get("family", "encoder") == "encoder":
+        logger.info("build_lm_prompts: model.family='encoder', LM prompt sets left empty")
+        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in LM_COLUMNS})
+        return empty, empty.copy()
     cfg = LMSetConfig.from_params(params.get("lm"))
     seed = int(params.get("seed", 42))
     return _build_lm_prompts(

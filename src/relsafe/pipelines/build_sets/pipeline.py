@@ -31,6 +31,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "benign_instructions",
                     "benign_tasks",
                     "params:build_sets",
+                    "params:model",
                 ],
                 ["lm_forget_prompts", "lm_retain_prompts"],
                 name="build_lm_prompts",
