@@ -124,7 +124,7 @@ def test_report_contains_table_summary_and_links(tmp_path):
     )
     assert "<table>" in html and "unsafe_r5" in html and "baseline_delta" in html
     assert 'src="per_rule.png"' in html
-    assert "Unsafe retrieval R@5" in html and "90.0%" in html and "10.0%" in html
+    assert "Unsafe paired retrieval R@5" in html and "90.0%" in html and "10.0%" in html
     assert "&lt;b&gt;" in html  # example text is escaped
     path = tmp_path / "out" / "report.html"
     write_text_atomic(path, html)
