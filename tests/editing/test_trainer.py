@@ -132,3 +132,28 @@ def test_checkpointer_roundtrip(tmp_path):
     step, history = ck.load(model, opt, sched, stopper)
     assert step == 7 and history[0]["loss"] == 1.0 and float(model.w.detach()) == 3.0
     assert Checkpointer(tmp_path / "c", "other").load(model, opt, sched, stopper) is None
+
+
+class _Boom:
+    def __reduce__(self):  # what a tampered checkpoint could carry
+        return (print, ("code ran while loading a checkpoint",))
+
+
+def test_resume_reads_the_state_with_weights_only(tmp_path, capsys):
+    """Issue 18 item 9: the optimizer/scheduler/RNG state is read with torch's weights-only
+    unpickler, so a checkpoint carrying a code object is refused instead of run."""
+    import pickle
+
+    from relsafe.editing.trainer import CKPT_STATE, EarlyStopConfig, _EarlyStopper
+
+    model = _Quadratic()
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    stopper = _EarlyStopper(EarlyStopConfig())
+    ck = Checkpointer(tmp_path / "c", "fp")
+    ck.save(model, opt, sched, 3, [{"step": 3, "loss": 1.0}], stopper)
+    state = torch.load(tmp_path / "c" / CKPT_STATE, weights_only=True)
+    torch.save({**state, "extra": _Boom()}, tmp_path / "c" / CKPT_STATE)
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        ck.load(model, opt, sched, stopper)
+    assert "code ran" not in capsys.readouterr().out

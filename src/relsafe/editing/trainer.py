@@ -187,6 +187,28 @@ class _EarlyStopper:
         )
 
 
+def _decide_stop(accelerator, stopper: _EarlyStopper, value: float, step: int) -> bool:
+    """One early-stop decision for all processes.
+
+    Each process sees its own batches, so its window mean differs: decided per process, one
+    rank could leave the loop while the others wait in ``wait_for_everyone`` (or a collective)
+    forever. The monitored value is averaged across processes, every process updates its
+    stopper with that same value, and the main process's decision is broadcast.
+    """
+    if accelerator.num_processes <= 1:
+        return stopper.update(value, step)
+    from accelerate.utils import broadcast
+
+    mean = accelerator.reduce(
+        torch.tensor([float(value)], dtype=torch.float64, device=accelerator.device),
+        reduction="mean",
+    )
+    decision = torch.tensor(
+        [int(stopper.update(float(mean.item()), step))], device=accelerator.device
+    )
+    return bool(broadcast(decision, from_process=0).item())
+
+
 class Checkpointer:
     """Save / load the loop's state in one folder, atomically."""
 
@@ -251,7 +273,9 @@ class Checkpointer:
         with torch.no_grad():
             for name, value in weights.items():
                 params[name].copy_(value.to(params[name].device))
-        state = torch.load(self.dir / CKPT_STATE, weights_only=False)
+        # weights_only: torch's restricted unpickler (tensors, numbers, strings, containers);
+        # the state holds only those, and a tampered file cannot run code on resume
+        state = torch.load(self.dir / CKPT_STATE, weights_only=True, map_location="cpu")
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
@@ -392,7 +416,7 @@ def train_loop(
                     raise KeyError(
                         f"train_edit.early_stop.monitor {cfg.early_stop.monitor!r} is not a logged term {sorted(window)}"
                     )
-                if stopper.update(window[cfg.early_stop.monitor], step):
+                if _decide_stop(accelerator, stopper, window[cfg.early_stop.monitor], step):
                     stopped_early = True
                     row["stopped_early"] = True
                     logger.info(
