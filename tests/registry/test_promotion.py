@@ -8,13 +8,20 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
+from relsafe.registry.aliases import ensure_store
 from relsafe.registry.errors import (
     AliasNotFound,
     ModelNotFound,
     NothingToRollBack,
     PromotionConflict,
 )
-from relsafe.registry.lock import EXPIRES_TAG, OWNER_TAG, RegistryLock, lock_name
+from relsafe.registry.lock import (
+    EXPIRES_TAG,
+    OWNER_TAG,
+    RegistryLock,
+    lock_name,
+    sweep_stale_locks,
+)
 from relsafe.registry.promotion import promote, rollback
 
 NAME = "relsafe-encoder"
@@ -139,6 +146,25 @@ def test_held_lock_times_out_and_stale_lock_is_broken(sqlite_registry, tmp_path)
     assert promote(NAME, GATES, lock=FAST_LOCK)["decision"] == "promoted"
     with pytest.raises(PromotionConflict, match="lost"):
         other.check()
+
+
+def test_crashed_locks_are_swept_not_left_as_clutter(sqlite_registry, tmp_path):
+    """Issue 18 item 9: a lock model left by a crashed process (expired) is removed by the
+    next registry call of any relsafe process, for any model; a live lock stays."""
+    client = MlflowClient()
+    crashed = RegistryLock(client, "relsafe-lm", ttl_s=60, owner="crashed").acquire()
+    live = RegistryLock(client, NAME, ttl_s=60, owner="alive").acquire()
+    client.set_registered_model_tag(lock_name("relsafe-lm"), EXPIRES_TAG, str(time.time() - 1))
+    client.create_registered_model("notes.lock")  # not a relsafe lock (no owner tag): kept
+    ensure_store()
+    names = {m.name for m in client.search_registered_models()}
+    assert lock_name("relsafe-lm") not in names
+    assert {lock_name(NAME), "notes.lock"} <= names
+    assert sweep_stale_locks(client) == []
+    live.release()
+    assert lock_name(NAME) not in {m.name for m in client.search_registered_models()}
+    with pytest.raises(PromotionConflict, match="lost"):
+        crashed.check()
 
 
 def test_lock_fencing_stops_a_holder_that_lost_the_lock(sqlite_registry, tmp_path):

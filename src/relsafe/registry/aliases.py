@@ -44,12 +44,15 @@ def ensure_reachable(timeout_s: float = 5.0, uris: list[str] | None = None) -> N
 
 def ensure_store(timeout_s: float = 5.0) -> None:
     """:func:`ensure_reachable`, then keep a local sqlite store portable
-    (:func:`relsafe.registry.portable.make_portable`: artifact locations relative to its folder)."""
+    (:func:`relsafe.registry.portable.make_portable`: artifact locations relative to its folder)
+    and remove expired promotion locks (:func:`relsafe.registry.lock.sweep_stale_locks`)."""
+    from relsafe.registry.lock import sweep_stale_locks
     from relsafe.registry.portable import make_portable
 
     ensure_reachable(timeout_s)
     for uri in dict.fromkeys([mlflow.get_tracking_uri(), mlflow.get_registry_uri()]):
         make_portable(uri)
+    sweep_stale_locks(MlflowClient())
 
 
 def _not_found(exc: MlflowException) -> bool:

@@ -7,6 +7,11 @@ store's unique constraint on the name lets exactly one of several racing
 on that lock model. Before each write the holder re-reads the lock (:meth:`check`), so a
 holder whose lock expired and was broken by another process stops instead of writing.
 
+A lock is a registered model only while it is held: :meth:`RegistryLock.release` deletes it,
+and one left behind by a crashed process is deleted once it has expired, by the next
+process that waits for it or by :func:`sweep_stale_locks` (run before every registration,
+promotion, rollback and load), so expired ``<model>.lock`` entries do not pile up in the UI.
+
 Limits: expiry uses wall-clock time (keep hosts' clocks in sync; ``ttl_s`` far above a
 promotion's duration); breaking a stale lock is best-effort (a read, then a delete).
 """
@@ -30,8 +35,49 @@ logger = logging.getLogger(__name__)
 OWNER_TAG, EXPIRES_TAG = "lock.owner", "lock.expires"
 
 
+LOCK_SUFFIX = ".lock"
+
+
 def lock_name(model_name: str) -> str:
-    return f"{model_name}.lock"
+    return f"{model_name}{LOCK_SUFFIX}"
+
+
+def _expires(tags: dict[str, str]) -> float:
+    try:
+        return float(tags.get(EXPIRES_TAG, "0"))
+    except ValueError:
+        return 0.0
+
+
+def sweep_stale_locks(client: MlflowClient | None = None) -> list[str]:
+    """Delete every expired ``<model>.lock`` registered model (a crashed holder's); returns
+    their names. A live lock is left alone; a lock re-taken meanwhile (new owner) too."""
+    client = client or MlflowClient()
+    try:
+        found = client.search_registered_models(f"name LIKE '%{LOCK_SUFFIX}'", max_results=100)
+    except MlflowException as exc:  # a store without a registry
+        logger.debug("cannot list lock models: %s", exc)
+        return []
+    removed = []
+    for model in found:
+        tags = dict(model.tags or {})
+        if OWNER_TAG not in tags or time.time() <= _expires(tags):
+            continue  # not one of ours, or still held
+        try:
+            again = dict(client.get_registered_model(model.name).tags or {})
+            if again.get(OWNER_TAG) != tags.get(OWNER_TAG):
+                continue
+            client.delete_registered_model(model.name)
+        except MlflowException:  # released or broken by another process meanwhile
+            continue
+        logger.warning(
+            "removed stale lock %s (held by %s, expired %.0fs ago)",
+            model.name,
+            tags.get(OWNER_TAG),
+            time.time() - _expires(tags),
+        )
+        removed.append(model.name)
+    return removed
 
 
 class RegistryLock:
@@ -80,10 +126,7 @@ class RegistryLock:
         return (self._read() or {}).get(OWNER_TAG) == self.owner
 
     def _break_if_stale(self, tags: dict[str, str]) -> None:
-        try:
-            expires = float(tags.get(EXPIRES_TAG, "0"))
-        except ValueError:
-            expires = 0.0
+        expires = _expires(tags)
         if time.time() <= expires:
             return
         again = self._read()
