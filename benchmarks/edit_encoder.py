@@ -66,8 +66,10 @@ def build_sets(params: dict):
     if not tuples_path.exists():
         sys.exit(f"{tuples_path} is missing: run `kedro run --pipeline extract_tuples` first")
     policy = load_policy(yaml.safe_load((ROOT / "conf/base/safety_policy.yml").read_text()))
+    pairs_path = ROOT / "data/01_raw/scene_pairs.csv"
+    pairs = pd.read_csv(pairs_path) if pairs_path.exists() else None
     sets = build_text_sets(
-        policy, pd.read_parquet(tuples_path), SetConfig.from_params(params["build_sets"])
+        policy, pd.read_parquet(tuples_path), SetConfig.from_params(params["build_sets"]), pairs
     )
     return policy, sets.forget, sets.retain, sets.eval
 
@@ -169,6 +171,7 @@ def main() -> None:
     pd.set_option("display.width", 200)
     print("\n== headline (paired retrieval; held-out words, combos, syntax, scenes) ==")
     cols = [c for c in [*HEADLINE, "edit_seconds", "trainable_share"] if c in table.columns]
+    natural = [c for c in table.columns if "_natural_" in c and not c.endswith(("_lo", "_hi"))]
     print(table[cols].to_string(float_format=lambda v: f"{v:.4f}"))
     print("\n== per attack, category and neighbour kind ==")
     detail = sorted(
@@ -179,6 +182,9 @@ def main() -> None:
         and c.count("_") >= 2
     )
     print(table[detail].T.to_string(float_format=lambda v: f"{v:.3f}"))
+    if natural:
+        print("\n== written natural-language scene pairs (data/01_raw/scene_pairs.csv) ==")
+        print(table[sorted(natural)].T.to_string(float_format=lambda v: f"{v:.3f}"))
     results = {
         k: {c: float(v) for c, v in row.items() if pd.notna(v)} for k, row in table.iterrows()
     }

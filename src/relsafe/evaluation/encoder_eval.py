@@ -138,6 +138,10 @@ def variant_metrics(
     if "attack" in rows:
         for (label, attack), part in rows.groupby(["label", "attack"]):
             add(f"{label}_{metric_slug(attack)}", part)
+        if "category" in rows:  # unsafe rates per attack and category ("natural" wording, ...)
+            unsafe = rows[(rows["label"] == "unsafe") & (rows["category"].astype(str) != "")]
+            for (attack, cat), part in unsafe.groupby(["attack", "category"]):
+                add(f"{metric_slug(attack)}_cat_{metric_slug(cat)}_unsafe", part)
     if "kind" in rows:
         neighbours = rows[(rows["label"] == "benign") & (rows.get("attack", "") == "neighbour")]
         for kind, part in neighbours.groupby("kind"):

@@ -654,6 +654,55 @@ def add_gallery(
     return pd.concat([out[EVAL_COLUMNS], distractors], ignore_index=True)
 
 
+SCENE_PAIR_COLUMNS = ["pair_id", "rule_id", "label", "kind", "query", "gallery"]
+#: The ``attack`` of written scene pairs: natural wording beyond the policy's templates.
+NATURAL = "natural"
+
+
+def scene_pair_rows(
+    pairs: pd.DataFrame, policy: SafetyPolicy, source: str = "scene_pairs"
+) -> pd.DataFrame:
+    """Eval rows from written scene pairs (a query and its scene in other words).
+
+    Raises:
+        ValueError: naming the file's column or row that is missing, unknown or empty.
+    """
+    missing = [c for c in SCENE_PAIR_COLUMNS if c not in pairs.columns]
+    if missing:
+        raise ValueError(f"{source}: missing column(s) {missing}; has {list(pairs.columns)}")
+    rules = {r.id for r in policy.rules}
+    for i, row in pairs.reset_index(drop=True).iterrows():
+        where = f"{source} row {i} (pair_id {row['pair_id']})"
+        if row["rule_id"] not in rules:
+            raise ValueError(
+                f"{where}: rule_id {row['rule_id']!r} is not a policy rule {sorted(rules)}"
+            )
+        if row["label"] not in ("unsafe", "benign"):
+            raise ValueError(f"{where}: label {row['label']!r}; expected unsafe|benign")
+        for col in ("query", "gallery", "kind"):
+            if not isinstance(row[col], str) or not row[col].strip():
+                raise ValueError(f"{where}: empty {col!r}")
+        if normalise_text(row["query"]) == normalise_text(row["gallery"]):
+            raise ValueError(f"{where}: the gallery text is the query itself")
+    return pd.DataFrame(
+        {
+            "text": pairs["query"].str.strip(),
+            "label": pairs["label"],
+            "attack": NATURAL,
+            "kind": pairs["kind"],
+            "rule_id": pairs["rule_id"],
+            "pair_id": -1,
+            "source": "written",
+            "syntax": "natural",
+            "subject": "",
+            "relation": "",
+            "object": "",
+            "gallery_text": pairs["gallery"].str.strip(),
+        },
+        columns=EVAL_COLUMNS,
+    )
+
+
 @dataclass
 class TextSets:
     forget: pd.DataFrame
@@ -662,8 +711,16 @@ class TextSets:
     notes: dict[str, int]
 
 
-def build_text_sets(policy: SafetyPolicy, tuples: pd.DataFrame, cfg: SetConfig) -> TextSets:
+def build_text_sets(
+    policy: SafetyPolicy,
+    tuples: pd.DataFrame,
+    cfg: SetConfig,
+    scene_pairs: pd.DataFrame | None = None,
+) -> TextSets:
     """Forget, retain and eval sets with the leakage guarantees checked.
+
+    ``scene_pairs``: written pairs (query, its scene in other words) that join the eval set
+    as ``natural`` rows; never trained on.
 
     Raises:
         RuntimeError: if a held-out lexicon item or an eval text ends up in training
@@ -695,6 +752,19 @@ def build_text_sets(policy: SafetyPolicy, tuples: pd.DataFrame, cfg: SetConfig) 
     )
     pool, _, _ = general_pool(policy, tuples, corpus, cfg)
     eval_set = add_gallery(eval_set, policy, matcher, cfg, pool, seen)
+    if scene_pairs is not None and len(scene_pairs):
+        natural = scene_pair_rows(scene_pairs, policy)
+        taken = {normalise_text(t) for t in eval_set["text"]}
+        clash = natural["text"].map(normalise_text).isin(taken | seen)
+        notes["scene_pairs_dropped_seen"] = int(clash.sum())
+        if clash.any():
+            logger.warning(
+                "build_sets: %d scene pairs dropped: their query is already an eval or training "
+                "text (%s)",
+                int(clash.sum()),
+                natural.loc[clash, "text"].tolist()[:5],
+            )
+        eval_set = pd.concat([eval_set, natural[~clash]], ignore_index=True)
     report = leakage_report(policy, eval_set, forget, retain)
     if any(report.values()):
         raise RuntimeError(f"build_sets: leakage into training sets: {report}")

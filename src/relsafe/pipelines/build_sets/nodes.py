@@ -28,11 +28,14 @@ POLICY_SOURCE = "conf/base/safety_policy.yml"
 
 
 def build_sets(
-    policy_data: dict, tuples: pd.DataFrame, params: dict
+    policy_data: dict, tuples: pd.DataFrame, scene_pairs: pd.DataFrame, params: dict
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
-    """Forget / retain / eval sets and the build notes (dropped-row counts)."""
+    """Forget / retain / eval sets and the build notes (dropped-row counts).
+
+    ``scene_pairs``: written natural-language pairs for the paired-retrieval eval only.
+    """
     policy = load_policy(policy_data, source=POLICY_SOURCE)
-    sets = build_text_sets(policy, tuples, SetConfig.from_params(params))
+    sets = build_text_sets(policy, tuples, SetConfig.from_params(params), scene_pairs)
     logger.info(
         "build_sets: forget %d, retain %d, eval %d; %s",
         len(sets.forget),

@@ -16,7 +16,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 build_sets,
-                ["safety_policy", "caption_tuples", "params:build_sets"],
+                ["safety_policy", "caption_tuples", "scene_pairs", "params:build_sets"],
                 ["forget_set", "retain_set", "eval_set", "set_build_notes"],
                 name="build_sets",
             ),
