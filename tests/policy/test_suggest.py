@@ -114,3 +114,12 @@ def test_suggests_near_words_not_already_in_the_class(policy):
 def test_unknown_key_is_named():
     with pytest.raises(ValueError, match="top_m"):
         SuggestConfig.from_params({"top_m": 3})
+
+
+def test_words_the_matcher_already_covers_are_not_suggested():
+    from relsafe.policy.suggest import already_covered
+
+    assert already_covered("drink from", "relation", {"drink"})
+    assert already_covered("red wine", "entity", {"wine"})
+    assert already_covered("mans", "entity", {"man"})
+    assert not already_covered("swill", "relation", {"drink"})

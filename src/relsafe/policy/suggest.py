@@ -21,6 +21,29 @@ from relsafe.policy.realise import inflect, noun_phrase
 from relsafe.policy.schema import SafetyPolicy
 
 Encode = Callable[[list[str]], np.ndarray]
+#: Extracted "relations" that are a particle or preposition alone, not a verb to suggest.
+NOT_VERBS = frozenset(
+    [
+        "off",
+        "on",
+        "in",
+        "at",
+        "of",
+        "out",
+        "up",
+        "down",
+        "over",
+        "around",
+        "away",
+        "back",
+        "by",
+        "with",
+        "to",
+        "from",
+        "into",
+        "onto",
+    ]
+)
 
 SUGGESTION_COLUMNS = [
     "class",
@@ -85,6 +108,20 @@ def corpus_vocabulary(tuples: pd.DataFrame) -> dict[str, Counter]:
     return vocab
 
 
+def already_covered(word: str, role: str, members: set[str]) -> bool:
+    """True when the matcher already maps ``word`` onto a member, or it is no new word.
+
+    Relations match on leading words ("drink from" -> "drink"); entities on word suffixes
+    ("red wine" -> "wine"). A trailing-"s" variant of a member ("mans") is a lemmatiser slip.
+    """
+    if word in members or (word.endswith("s") and word[:-1] in members):
+        return True
+    parts = word.split()
+    if role == "relation":
+        return any(" ".join(parts[:n]) in members for n in range(1, len(parts)))
+    return any(" ".join(parts[i:]) in members for i in range(1, len(parts)))
+
+
 def phrase_for(word: str, role: str) -> str:
     """How a word is embedded: 'a photo of a kid', 'someone sipping something'."""
     if role == "relation":
@@ -119,7 +156,7 @@ def suggest_lexicon(
         emb = emb / np.clip(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12, None)
         cand, lex = emb[: len(words)], dict(zip(lemmas, emb[len(words) :]))
         for name, c in classes.items():
-            members = c.all_lemmas() + list(c.exclude)
+            members = set(c.all_lemmas()) | set(c.exclude)
             sims = cand @ np.stack([lex[m] for m in c.all_lemmas()]).T
             best, nearest = sims.max(axis=1), sims.argmax(axis=1)
             order = np.argsort(-best, kind="stable")
@@ -127,7 +164,9 @@ def suggest_lexicon(
             for i in order:
                 if best[i] < cfg.min_similarity or rank >= cfg.top_n:
                     break
-                if words[i] in members:
+                if already_covered(words[i], role, members) or (
+                    role == "relation" and words[i].split()[0] in NOT_VERBS
+                ):
                     continue
                 rank += 1
                 rows.append(
