@@ -71,7 +71,9 @@ def build_sets(params: dict):
     sets = build_text_sets(
         policy, pd.read_parquet(tuples_path), SetConfig.from_params(params["build_sets"]), pairs
     )
-    return policy, sets.forget, sets.retain, sets.eval
+    categories = {r.id: r.category for r in policy.rules}
+    eval_set = sets.eval.assign(category=sets.eval["rule_id"].map(categories).fillna(""))
+    return policy, sets.forget, sets.retain, eval_set
 
 
 def scaled(bundle, scale: float):
@@ -104,14 +106,17 @@ def by_variant(metrics: dict[str, float]) -> pd.DataFrame:
     return pd.DataFrame({k: v for k, v in split_variants(metrics).items() if v}).T
 
 
-def evaluate(params: dict, bundles: dict, eval_set, retain) -> dict[str, float]:
+def evaluate(params: dict, bundles: dict, eval_set, retain, rows_out: str | None = None):
     from relsafe.evaluation.suite import evaluate_encoder
 
     comp = pd.read_csv(ROOT / "data/01_raw/factual_dev_graphs.csv")
     evp = {**params["evaluate_edit"], "relation_recognition": {"enabled": False}}
     if not bundles:
         raise ValueError("nothing to evaluate")
-    return evaluate_encoder(params["model"], bundles, eval_set, retain, evp, comp).metrics
+    result = evaluate_encoder(params["model"], bundles, eval_set, retain, evp, comp)
+    if rows_out:
+        result.rows.to_csv(rows_out, index=False)
+    return result.metrics
 
 
 def main() -> None:
@@ -130,6 +135,7 @@ def main() -> None:
     )
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
+    ap.add_argument("--rows", default=None, help="write every query's hits (CSV) here")
     args = ap.parse_args()
 
     import torch
@@ -163,7 +169,7 @@ def main() -> None:
             "trainable_share": bundle.manifest["trainable_share"],
             "steps": bundle.manifest["steps_run"],
         }
-    metrics = evaluate(params, bundles, eval_set, retain)
+    metrics = evaluate(params, bundles, eval_set, retain, args.rows)
     table = by_variant(metrics)
     for kind, t in timing.items():
         for k, v in t.items():

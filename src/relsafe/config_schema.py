@@ -141,7 +141,9 @@ class EarlyStopBlock(Strict):
 
 #: Term keys the families read themselves (relsafe.editing.encoder_edit._TERM_KEYS and the
 #: fields of relsafe.editing.lm_edit.LMTermSpec); any other key is an option of the loss.
-ENCODER_TERM_KEYS = frozenset({"loss", "weight", "data", "kinds", "batch_size"})
+ENCODER_TERM_KEYS = frozenset(
+    {"loss", "weight", "data", "kinds", "batch_size", "perturb", "perturb_mode"}
+)
 LM_TERM_KEYS = frozenset(
     {
         "loss",
@@ -190,6 +192,8 @@ class EncoderTerm(Open):
     data: Literal["forget", "retain", "redirect"] | None = None
     kinds: list[str] | None = None
     batch_size: PosInt | None = None
+    perturb: NonNegFloat = 0.0
+    perturb_mode: Literal["adversarial", "random"] = "adversarial"
 
     @model_validator(mode="after")
     def _options(self):

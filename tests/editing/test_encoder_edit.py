@@ -155,3 +155,44 @@ def test_lora_layers_as_fraction_or_list():
         if "lora_A" in n
     }
     assert adapted == {"3", "4"}
+
+
+@pytest.mark.parametrize("mode", ["adversarial", "random"])
+def test_perturbed_forget_term_trains_and_the_ascent_step_raises_the_loss(
+    mode, tiny_bert_dir, tiny_sets, make_params
+):
+    from relsafe.editing.encoder_edit import TermSpec, embed_perturbed
+    from relsafe.editing.losses import encoder_forget
+
+    forget, retain = tiny_sets
+    encoder = _enc(tiny_bert_dir)
+    texts = forget["text"].tolist()
+    base = torch.from_numpy(encoder.encode(texts))
+    red = torch.from_numpy(encoder.encode(forget["redirect"].tolist()))
+
+    def loss_of(e):
+        return encoder_forget(e, base, red, margin=0.0)
+
+    spec = TermSpec("forget", "encoder_forget", 1.0, "forget", perturb=0.5, perturb_mode=mode)
+    gen = torch.Generator().manual_seed(0)
+    plain = float(loss_of(encoder(texts)).detach())
+    moved = float(loss_of(embed_perturbed(encoder, texts, spec, loss_of, gen)).detach())
+    if mode == "adversarial":
+        assert moved > plain  # the perturbation is the loss's ascent direction
+    else:
+        assert moved != plain
+    terms = {
+        "forget": {"loss": "encoder_forget", "perturb": 0.1, "perturb_mode": mode},
+        "retain": {"loss": "encoder_retain", "data": "retain"},
+    }
+    params = make_params(steps=3, lr=5e-2)
+    params["encoder"] = {**params.get("encoder", {}), "terms": terms}
+    bundle, history = train_encoder_edit(encoder, forget, retain, params, {})
+    assert bundle.manifest["steps_run"] == 3 and np.isfinite(history["forget"]).all()
+
+
+def test_bad_perturb_settings_are_named():
+    with pytest.raises(ValueError, match="forget.perturb_mode"):
+        parse_terms({"forget": {"loss": "encoder_forget", "perturb": 0.1, "perturb_mode": "big"}})
+    with pytest.raises(ValueError, match="forget.perturb"):
+        parse_terms({"forget": {"loss": "encoder_forget", "perturb": -1}})

@@ -21,7 +21,7 @@ from __future__ import annotations
 import inspect
 import logging
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +56,8 @@ DEFAULT_TERMS: dict[str, dict[str, Any]] = {
     "marginal": {"loss": "encoder_retain", "weight": 1.0, "data": "retain", "kinds": ["marginal_"]},
 }
 DATA_SOURCES = ("forget", "retain", "redirect")
-_TERM_KEYS = {"loss", "weight", "data", "kinds", "batch_size"}
+_TERM_KEYS = {"loss", "weight", "data", "kinds", "batch_size", "perturb", "perturb_mode"}
+PERTURB_MODES = ("random", "adversarial")
 
 
 @dataclass
@@ -69,6 +70,10 @@ class TermSpec:
     data: str  # "forget" | "retain" | "redirect" (the forget rows' safe redirects, kept in place)
     kinds: list[str] | None = None  # retain kinds (prefixes: "same_" = all neighbours); None = all
     batch_size: int | None = None
+    perturb: float = 0.0  # per-token input-embedding perturbation, relative to the token's norm
+    perturb_mode: str = (
+        "adversarial"  # "adversarial" (one ascent step, AdvUnlearn-style) | "random"
+    )
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -86,6 +91,13 @@ def parse_terms(
         if data not in DATA_SOURCES:
             raise ValueError(f"{where}.{name}.data: {data!r}; expected one of {DATA_SOURCES}")
         kinds = raw.get("kinds")
+        mode = str(raw.get("perturb_mode", "adversarial"))
+        if mode not in PERTURB_MODES:
+            raise ValueError(
+                f"{where}.{name}.perturb_mode: {mode!r}; expected one of {PERTURB_MODES}"
+            )
+        if float(raw.get("perturb", 0.0)) < 0:
+            raise ValueError(f"{where}.{name}.perturb: {raw['perturb']}; expected >= 0")
         specs.append(
             TermSpec(
                 name=name,
@@ -94,6 +106,8 @@ def parse_terms(
                 data=data,
                 kinds=list(kinds) if kinds else None,
                 batch_size=int(raw["batch_size"]) if raw.get("batch_size") else None,
+                perturb=float(raw.get("perturb", 0.0)),
+                perturb_mode=mode,
                 options={k: v for k, v in raw.items() if k not in _TERM_KEYS},
             )
         )
@@ -271,6 +285,74 @@ def embed_bucketed(model: torch.nn.Module, texts: list[str], bucket: int) -> tor
     return emb[inverse.to(emb.device)]
 
 
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The TextEncoder under a DDP wrapper, if any."""
+    return getattr(model, "module", model)
+
+
+def _input_embeddings(model: torch.nn.Module) -> torch.nn.Module:
+    return _unwrap(model).model.get_input_embeddings()  # a TextEncoder wraps the transformer
+
+
+class _Perturbation:
+    """Adds ``delta`` to the input token embeddings while active (a forward hook).
+
+    ``delta`` is created on the first forward, shaped like that batch's token embeddings:
+    zeros that require grad (to find the ascent direction), or given noise.
+    """
+
+    def __init__(self, layer: torch.nn.Module, delta: torch.Tensor | None = None) -> None:
+        self.delta = delta
+        self.handle = layer.register_forward_hook(self._hook)
+
+    def _hook(self, module, inputs, output):
+        if self.delta is None:
+            self.delta = torch.zeros_like(output, requires_grad=True)
+        return output + self.delta.to(output.dtype)
+
+    def remove(self) -> None:
+        self.handle.remove()
+
+
+def _token_norm(layer: torch.nn.Module, model: torch.nn.Module, texts: list[str]) -> torch.Tensor:
+    """L2 norm of each token's input embedding, ``[batch, tokens, 1]``."""
+    with torch.no_grad():
+        ids = _unwrap(model).tokenize(texts)["input_ids"]
+        return layer(ids).float().norm(dim=-1, keepdim=True)
+
+
+def embed_perturbed(
+    model: torch.nn.Module,
+    texts: list[str],
+    spec: TermSpec,
+    loss_of: Callable[[torch.Tensor], torch.Tensor],
+    gen: torch.Generator,
+) -> torch.Tensor:
+    """Embed ``texts`` with each token embedding moved by ``spec.perturb`` x its own norm.
+
+    ``adversarial``: one normalised ascent step on the term's own loss, as in AdvUnlearn's
+    embedding-space attack, so the term holds in a neighbourhood of each text (nearby
+    wordings), not only at the string; ``random``: Gaussian noise of the same size.
+    """
+    layer = _input_embeddings(model)
+    norm = _token_norm(layer, model, texts)
+    if spec.perturb_mode == "adversarial":
+        probe = _Perturbation(layer)
+        try:
+            grad = torch.autograd.grad(loss_of(model(texts)), probe.delta)[0]
+        finally:
+            probe.remove()
+        direction = grad / grad.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+    else:
+        noise = torch.randn(norm.shape[:-1] + (layer.weight.shape[1],), generator=gen)
+        direction = (noise / noise.norm(dim=-1, keepdim=True)).to(norm.device)
+    hook = _Perturbation(layer, (spec.perturb * norm * direction).detach())
+    try:
+        return model(texts)
+    finally:
+        hook.remove()
+
+
 def make_compute_terms(
     pools: dict[str, _Pool], specs: list[TermSpec], batch_size: int, bucket: int = 0
 ):
@@ -287,37 +369,47 @@ def make_compute_terms(
             }
         return placed[key]
 
+    def score(spec: TermSpec, idx: np.ndarray, part: torch.Tensor) -> torch.Tensor:
+        pool = pools[spec.name]
+        base = pool.base[idx].to(part.device)
+        extra = {"own": pool.own[idx].to(part.device)} if pool.own is not None else {}
+        if pool.group is not None and "group" in _loss_params(spec.loss):
+            extra["group"] = pool.group[idx].to(part.device)
+        if pool.redirect is not None:
+            extra["redirect"] = pool.redirect[idx].to(part.device)
+        return losses[spec.name](part, base, **extra, **options(spec, part.device))
+
     def compute(model: torch.nn.Module, ctx: StepContext) -> dict[str, torch.Tensor]:
         picks: list[tuple[TermSpec, np.ndarray]] = []
         texts: list[str] = []
+        perturbed: list[tuple[TermSpec, np.ndarray]] = []
         for spec in specs:
             pool = pools[spec.name]
             if not pool.texts or spec.name not in ctx.weights:
                 continue
             n = min(spec.batch_size or batch_size, len(pool.texts))
             idx = np.sort(ctx.rng.choice(len(pool.texts), size=n, replace=False))
+            if spec.perturb > 0:
+                perturbed.append((spec, idx))
+                continue
             picks.append((spec, idx))
             texts.extend(pool.texts[i] for i in idx)
-        emb = embed_bucketed(model, texts, bucket)
         out, start = {}, 0
-        for spec, idx in picks:
-            pool = pools[spec.name]
-            part = emb[start : start + len(idx)]
-            start += len(idx)
-            base = pool.base[idx].to(part.device)
-            extra = {"own": pool.own[idx].to(part.device)} if pool.own is not None else {}
-            if pool.group is not None and "group" in _loss_params(spec.loss):
-                extra["group"] = pool.group[idx].to(part.device)
-            if pool.redirect is not None:
-                out[spec.name] = losses[spec.name](
-                    part,
-                    base,
-                    pool.redirect[idx].to(part.device),
-                    **options(spec, part.device),
-                    **extra,
-                )
-            else:
-                out[spec.name] = losses[spec.name](part, base, **options(spec, part.device))
+        if texts:
+            emb = embed_bucketed(model, texts, bucket)
+            for spec, idx in picks:
+                out[spec.name] = score(spec, idx, emb[start : start + len(idx)])
+                start += len(idx)
+        for spec, idx in perturbed:  # each in its own forward: the hook perturbs all its tokens
+            gen = torch.Generator().manual_seed(int(ctx.rng.integers(2**31)))
+            part = embed_perturbed(
+                model,
+                [pools[spec.name].texts[i] for i in idx],
+                spec,
+                lambda e, spec=spec, idx=idx: score(spec, idx, e),
+                gen,
+            )
+            out[spec.name] = score(spec, idx, part)
         return out
 
     return compute
