@@ -112,8 +112,16 @@ def tiny_llama_dir(tmp_path_factory) -> Path:
 @pytest.fixture(autouse=True)
 def _isolate_mlflow_state():
     """Tests use throwaway tracking stores: don't let one test's experiment or run leak into
-    the next (``mlflow.set_experiment`` stores the id process-wide and in the environment)."""
+    the next (``mlflow.set_experiment`` stores the id process-wide and in the environment;
+    ``mlflow.set_tracking_uri`` exports MLFLOW_TRACKING_URI, which a later subprocess
+    ``kedro run`` would follow into another test's store)."""
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     import sys
 
     if "mlflow" not in sys.modules:

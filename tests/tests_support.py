@@ -10,7 +10,11 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 def kedro_env() -> dict[str, str]:
     """Environment for subprocess runs: offline, no telemetry."""
-    env = dict(os.environ)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")  # the project's conf decides
+    }
     env.update(
         KEDRO_DISABLE_TELEMETRY="true",
         DO_NOT_TRACK="1",
