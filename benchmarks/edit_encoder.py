@@ -72,7 +72,14 @@ def build_sets(params: dict):
         policy, pd.read_parquet(tuples_path), SetConfig.from_params(params["build_sets"]), pairs
     )
     categories = {r.id: r.category for r in policy.rules}
-    eval_set = sets.eval.assign(category=sets.eval["rule_id"].map(categories).fillna(""))
+    eval_set = sets.eval
+    final_path = ROOT / "data/01_raw/scene_pairs_final.csv"
+    if final_path.exists():  # the untouched set: reported, never tuned on (attack "final")
+        from relsafe.policy.sets import scene_pair_rows
+
+        final = scene_pair_rows(pd.read_csv(final_path), policy, "scene_pairs_final")
+        eval_set = pd.concat([eval_set, final.assign(attack="final")], ignore_index=True)
+    eval_set = eval_set.assign(category=eval_set["rule_id"].map(categories).fillna(""))
     return policy, sets.forget, sets.retain, eval_set
 
 
@@ -177,7 +184,11 @@ def main() -> None:
     pd.set_option("display.width", 200)
     print("\n== headline (paired retrieval; held-out words, combos, syntax, scenes) ==")
     cols = [c for c in [*HEADLINE, "edit_seconds", "trainable_share"] if c in table.columns]
-    natural = [c for c in table.columns if "_natural_" in c and not c.endswith(("_lo", "_hi"))]
+    natural = [
+        c
+        for c in table.columns
+        if ("natural_" in c or "final_" in c) and not c.endswith(("_lo", "_hi"))
+    ]
     print(table[cols].to_string(float_format=lambda v: f"{v:.4f}"))
     print("\n== per attack, category and neighbour kind ==")
     detail = sorted(
@@ -189,7 +200,10 @@ def main() -> None:
     )
     print(table[detail].T.to_string(float_format=lambda v: f"{v:.3f}"))
     if natural:
-        print("\n== written natural-language scene pairs (data/01_raw/scene_pairs.csv) ==")
+        print(
+            "\n== written natural-language scene pairs: natural = scene_pairs.csv (in the "
+            "pipeline's eval set), final = scene_pairs_final.csv (never tuned on) =="
+        )
         print(table[sorted(natural)].T.to_string(float_format=lambda v: f"{v:.3f}"))
     results = {
         k: {c: float(v) for c, v in row.items() if pd.notna(v)} for k, row in table.iterrows()
