@@ -12,9 +12,32 @@ from torch import nn
 #: Encoders: attention query/value plus the attention output (cheap, and it lets the edit
 #: act on the relation between tokens); causal LMs: every attention projection.
 DEFAULT_TARGETS: dict[str, list[str]] = {
-    "bert": ["query", "value", "attention.output.dense"],
-    "roberta": ["query", "value", "attention.output.dense"],
-    "xlm-roberta": ["query", "value", "attention.output.dense"],
+    # BERT-like encoders: attention and the feed-forward block, whose weights hold the
+    # concept features a relational edit has to reach in unseen wordings (docs/editing.md).
+    "bert": [
+        "query",
+        "key",
+        "value",
+        "attention.output.dense",
+        "intermediate.dense",
+        "output.dense",
+    ],
+    "roberta": [
+        "query",
+        "key",
+        "value",
+        "attention.output.dense",
+        "intermediate.dense",
+        "output.dense",
+    ],
+    "xlm-roberta": [
+        "query",
+        "key",
+        "value",
+        "attention.output.dense",
+        "intermediate.dense",
+        "output.dense",
+    ],
     "distilbert": ["q_lin", "v_lin", "out_lin"],
     "mpnet": ["q", "v", "o"],
     "clip_text_model": ["q_proj", "v_proj", "out_proj"],
