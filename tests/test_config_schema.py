@@ -92,6 +92,9 @@ def _set(params: dict, dotted: str, value) -> dict:
         ("local", "register.allow_baselin", True, "register.allow_baselin: unknown key"),
         ("local", "register.copy_base", "sometimes", "register.copy_base: Input should be"),
         ("local", "promote.fail_on_rejct", True, "promote.fail_on_rejct: unknown key"),
+        ("local", "suggest_policy.top", 5, "suggest_policy.top: unknown key"),
+        ("local", "suggest_policy.model.knd", "x", "suggest_policy.model.knd: unknown key"),
+        ("local", "train_edit.encoder.terms.forget.perturb_mod", "x", "perturb_mod"),
         (
             "local",
             "promote.gates.encoder.absolute.unsafe_r5",
