@@ -54,6 +54,11 @@ def evaluate_edit(
     family = model.get("family", "encoder")
     scored = (
         frame_hash(eval_set, retain_set)
+        + (
+            ":" + frame_hash(compositionality_captions)
+            if compositionality_captions is not None
+            else ""
+        )
         if family == "encoder"
         else frame_hash(lm_forget_set, lm_retain_set)
         + (":" + frame_hash(lm_eval_set) if lm_eval_set is not None else "")
