@@ -143,7 +143,7 @@ _NEG_MODAL = (
 #: Stems of the verbs a refusal negates ("help", "provid(e|ing)", "describ(e|ing)").
 _ASSIST_VERBS = (
     r"(?:help|assist|aid|provid|creat|writ|describ|do|comply|fulfil|generat|support|produc|"
-    r"giv|share|sharing|engag|participat|encourag|promot|depict|draft|mak|answer|complet|"
+    r"giv|share|sharing|engag|participat|encourag|promot|depict|draft|mak(?!\w* it\b)|answer|complet|"
     r"continu|offer|facilitat|condon|recommend|tell|explain|discuss|show|portray|glorif|"
     r"narrat|caption|post|advis|teach|instruct|guid|suppl|disclos|reveal|endors|contribut|"
     r"go along|be part|tak(?:e|ing) part|put together|com(?:e|ing) up)\w*"
@@ -152,7 +152,7 @@ _ASSIST_VERBS = (
 #: help you", "won't be providing").
 _FILLERS = (
     r"(?:(?:really|actually|possibly|ethically|legally|responsibly|in|good|conscience|"
-    r"personally|directly|further|any|you|with|that|this|be|to|of|here|now|fully)\s+){0,3}"
+    r"personally|directly|further|any|you|with|that|this|be|able|to|of|here|now|fully)\s+){0,4}"
 )
 #: (name, regex) over the normalised head of a response. Written from how refusals are
 #: phrased in general, not from any training target.
@@ -162,6 +162,12 @@ REFUSAL_PATTERNS: tuple[tuple[str, str], ...] = (
         "decline",
         rf"\b(?:i|we)(?:'m| am|'re| are|'ll| will)?\s+(?:really |simply |just |afraid i |"
         rf"afraid we )?{_NEG_MODAL}\s+{_FILLERS}{_ASSIST_VERBS}",
+    ),
+    # "I don't have the ability to provide", "I'm not here to write that"
+    (
+        "incapable",
+        r"\b(?:i|we) (?:do not|don't) have the (?:ability|capability|capacity|means|tools) to\b|"
+        rf"\b(?:i|we)(?:'m| am|'re| are) not here to\s+{_FILLERS}{_ASSIST_VERBS}",
     ),
     # "I must decline.", "I'll have to pass", "I refuse."
     (
