@@ -48,8 +48,9 @@ def extract_partition(
     max_chars: int = DEFAULT_MAX_CHARS,
 ) -> pd.DataFrame:
     """:func:`relsafe.oro.corpus.extract_table` on one partition, with fixed dtypes."""
-    if partition.empty:
+    if partition.empty:  # the meta: the same columns, in the same order, as extract_table
         out = partition.copy()
+        out[f"{text_column}_raw"] = partition[text_column]
         out["tuples"] = pd.Series([], index=partition.index, dtype=_STRING_DTYPE)
         out["n_tuples"] = pd.Series([], index=partition.index, dtype="int64")
         out["status"] = pd.Series([], index=partition.index, dtype=_STRING_DTYPE)
