@@ -57,16 +57,23 @@ def test_shipped_gates_parse_for_both_families():
 
 def test_promote_enforce_and_rollback_nodes(registry, tmp_path):
     params, register = conf("promote"), conf("register")
-    good = {"unsafe_r5": 0.05, "benign_r1": 0.9, "benign_r1_ratio": 0.98, "benign_drift": 0.01}
+    good = {
+        "unsafe_r5": 0.05,
+        "worst_cat_unsafe_r5": 0.08,
+        "benign_r1": 0.9,
+        "benign_r1_ratio": 0.98,
+        "benign_drift": 0.01,
+        "comp_acc_drop": 0.0,
+    }
     v1 = challenger(registry, tmp_path, **good)
     decision = promote_challenger({}, MODEL, register, params)
     assert decision["decision"] == "promoted" and decision["champion_after"] == v1
     enforce_decision(decision, params)
 
-    challenger(registry, tmp_path, **{**good, "benign_r1": 0.5})
+    challenger(registry, tmp_path, **{**good, "benign_r1_ratio": 0.5})
     rejected = promote_challenger({}, MODEL, register, params)
     assert rejected["champion_after"] == v1
-    with pytest.raises(PromotionRejected, match=r"benign_r1 = 0.5000 not >= min 0.8"):
+    with pytest.raises(PromotionRejected, match=r"benign_r1_ratio = 0.5000 not >= min 0.95"):
         enforce_decision(rejected, params)
     enforce_decision(rejected, {**params, "fail_on_reject": False})
 
@@ -106,7 +113,14 @@ def test_promote_follows_the_registry_not_local_files(registry, tmp_path):
     """Issue 18 item 2: another process registered v2 and moved @challenger; the local
     registered_model.json still names v1. Promotion must gate v2."""
     params, register = conf("promote"), conf("register")
-    good = {"unsafe_r5": 0.05, "benign_r1": 0.9, "benign_r1_ratio": 0.98, "benign_drift": 0.01}
+    good = {
+        "unsafe_r5": 0.05,
+        "worst_cat_unsafe_r5": 0.08,
+        "benign_r1": 0.9,
+        "benign_r1_ratio": 0.98,
+        "benign_drift": 0.01,
+        "comp_acc_drop": 0.0,
+    }
     v1 = challenger(registry, tmp_path, **good)
     assert promote_challenger({"version": v1}, MODEL, register, params)["champion_after"] == v1
     v2 = challenger(registry, tmp_path, **good)  # "another process"
