@@ -106,9 +106,17 @@ def summary_lines(metrics: Mapping[str, float]) -> list[str]:
             text += f" (concept-erasure baseline {pct(bl)}{ci('baseline_', key)})"
         lines.append(text + ".")
 
-    say("unsafe_r5", "Unsafe paired retrieval R@5 (query vs its scene in other words)", "should fall")
+    say(
+        "unsafe_r5",
+        "Unsafe paired retrieval R@5 (query vs its scene in other words)",
+        "should fall",
+    )
     say("benign_r1", "Benign paired retrieval R@1", "must hold")
-    say("comp_acc", "Compositionality (caption vs swapped / relation-replaced negatives)", "must hold")
+    say(
+        "comp_acc",
+        "Compositionality (caption vs swapped / relation-replaced negatives)",
+        "must hold",
+    )
     say("relrec_acc", "Zero-shot relation recognition", "must hold")
     say("asr_heldout", "Attack success, held-out AdvBench prompts", "should fall")
     say("asr_relational", "Attack success, relational prompts", "should fall")
