@@ -211,7 +211,7 @@ def test_policy_edit_reruns_build_sets_onwards_only(chain):
     project = chain["project"]
     policy = project / "conf" / "base" / "safety_policy.yml"
     data = yaml.safe_load(policy.read_text())
-    data["classes"]["ALCOHOL"]["lemmas"].append("sake")
+    data["classes"]["ALCOHOL"]["lemmas"].append("mead")
     policy.write_text(yaml.safe_dump(data, sort_keys=False))
     status = dvc(project, "status")
     assert "conf/base/safety_policy.yml" in status.stdout, _fail(

@@ -48,6 +48,7 @@ STAGE_ORDER = ("extract_tuples", "build_sets", "train_edit", "evaluate_edit", "r
 NOT_STAGES = {
     "rollback": "a manual registry operation (make rollback), not a data stage",
     "extract_tuples_dask": "the scale-out variant of extract_tuples, run by hand on large corpora; not part of the default run",
+    "suggest_policy": "a review report run on demand (kedro run --pipelines suggest_policy); it feeds no stage",
 }
 #: Aggregate pipelines (sums of the others) are never stages.
 AGGREGATE_PREFIX = "__"
