@@ -55,29 +55,32 @@ def test_shipped_gates_parse_for_both_families():
         assert results and not any(r.passed for r in results)  # every gate needs its metric
 
 
+#: Encoder metrics that pass every shipped gate.
+GOOD = {
+    "unsafe_r5": 0.05,
+    "worst_cat_unsafe_r5": 0.08,
+    "benign_r1": 0.9,
+    "benign_r1_ratio": 0.98,
+    "benign_drift": 0.01,
+    "comp_acc_drop": 0.0,
+}
+
+
 def test_promote_enforce_and_rollback_nodes(registry, tmp_path):
     params, register = conf("promote"), conf("register")
-    good = {
-        "unsafe_r5": 0.05,
-        "worst_cat_unsafe_r5": 0.08,
-        "benign_r1": 0.9,
-        "benign_r1_ratio": 0.98,
-        "benign_drift": 0.01,
-        "comp_acc_drop": 0.0,
-    }
-    v1 = challenger(registry, tmp_path, **good)
+    v1 = challenger(registry, tmp_path, **GOOD)
     decision = promote_challenger({}, MODEL, register, params)
     assert decision["decision"] == "promoted" and decision["champion_after"] == v1
     enforce_decision(decision, params)
 
-    challenger(registry, tmp_path, **{**good, "benign_r1_ratio": 0.5})
+    challenger(registry, tmp_path, **{**GOOD, "benign_r1_ratio": 0.5})
     rejected = promote_challenger({}, MODEL, register, params)
     assert rejected["champion_after"] == v1
     with pytest.raises(PromotionRejected, match=r"benign_r1_ratio = 0.5000 not >= min 0.95"):
         enforce_decision(rejected, params)
     enforce_decision(rejected, {**params, "fail_on_reject": False})
 
-    v3 = challenger(registry, tmp_path, **good)
+    v3 = challenger(registry, tmp_path, **GOOD)
     assert promote_challenger({}, MODEL, register, params)["champion_after"] == v3
     back = rollback_champion(MODEL, register, params)
     assert back["champion_after"] == v1
@@ -113,17 +116,9 @@ def test_promote_follows_the_registry_not_local_files(registry, tmp_path):
     """Issue 18 item 2: another process registered v2 and moved @challenger; the local
     registered_model.json still names v1. Promotion must gate v2."""
     params, register = conf("promote"), conf("register")
-    good = {
-        "unsafe_r5": 0.05,
-        "worst_cat_unsafe_r5": 0.08,
-        "benign_r1": 0.9,
-        "benign_r1_ratio": 0.98,
-        "benign_drift": 0.01,
-        "comp_acc_drop": 0.0,
-    }
-    v1 = challenger(registry, tmp_path, **good)
+    v1 = challenger(registry, tmp_path, **GOOD)
     assert promote_challenger({"version": v1}, MODEL, register, params)["champion_after"] == v1
-    v2 = challenger(registry, tmp_path, **good)  # "another process"
+    v2 = challenger(registry, tmp_path, **GOOD)  # "another process"
     decision = promote_challenger({"version": v1}, MODEL, register, params)
     assert decision["candidate_version"] == v2 and decision["champion_after"] == v2
     explicit = promote_challenger({}, MODEL, register, {**params, "candidate_version": v1})
@@ -156,6 +151,6 @@ def test_lm_env_gates_over_refusal_on_benign_but_alarming_prompts():
     good.update(ppl_ratio=1.03, refusal_alarming=0.08)
     assert all(r.passed for r in evaluate_gates(good, None, gates))
     failed = [
-        r for r in evaluate_gates({**good, "refusal_alarming": 0.2}, None, gates) if not r.passed
+        r for r in evaluate_gates({**GOOD, "refusal_alarming": 0.2}, None, gates) if not r.passed
     ]
     assert [r.metric for r in failed] == ["refusal_alarming"]

@@ -9,35 +9,21 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
 
 #: Modules to adapt, by HF ``model_type``, when ``train_edit.lora.target_modules`` is null.
-#: Encoders: attention query/value plus the attention output (cheap, and it lets the edit
-#: act on the relation between tokens); causal LMs: every attention projection.
+#: Other encoders: attention query/value plus the attention output; causal LMs: every
+#: attention projection. BERT-like encoders: attention and the feed-forward block, whose weights hold the concept
+#: features a relational edit has to reach in unseen wordings (docs/editing.md, "Figures").
+_BERT_LIKE = [
+    "query",
+    "key",
+    "value",
+    "attention.output.dense",
+    "intermediate.dense",
+    "output.dense",
+]
 DEFAULT_TARGETS: dict[str, list[str]] = {
-    # BERT-like encoders: attention and the feed-forward block, whose weights hold the
-    # concept features a relational edit has to reach in unseen wordings (docs/editing.md).
-    "bert": [
-        "query",
-        "key",
-        "value",
-        "attention.output.dense",
-        "intermediate.dense",
-        "output.dense",
-    ],
-    "roberta": [
-        "query",
-        "key",
-        "value",
-        "attention.output.dense",
-        "intermediate.dense",
-        "output.dense",
-    ],
-    "xlm-roberta": [
-        "query",
-        "key",
-        "value",
-        "attention.output.dense",
-        "intermediate.dense",
-        "output.dense",
-    ],
+    "bert": _BERT_LIKE,
+    "roberta": _BERT_LIKE,
+    "xlm-roberta": _BERT_LIKE,
     "distilbert": ["q_lin", "v_lin", "out_lin"],
     "mpnet": ["q", "v", "o"],
     "clip_text_model": ["q_proj", "v_proj", "out_proj"],
