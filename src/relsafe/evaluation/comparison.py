@@ -17,7 +17,7 @@ HEADLINE: tuple[str, ...] = (
     "benign_drift",
     "marginal_drift",
     "unsafe_drift",
-    "marginal_r1",
+    "self_marginal_r1",
     "worst_cat_unsafe_r5",
     "comp_acc",
     "comp_acc_drop",
