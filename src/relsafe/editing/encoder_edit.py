@@ -71,9 +71,7 @@ class TermSpec:
     kinds: list[str] | None = None  # retain kinds (prefixes: "same_" = all neighbours); None = all
     batch_size: int | None = None
     perturb: float = 0.0  # per-token input-embedding perturbation, relative to the token's norm
-    perturb_mode: str = (
-        "adversarial"  # "adversarial" (one ascent step, AdvUnlearn-style) | "random"
-    )
+    perturb_mode: str = "adversarial"  # or "random"; adversarial: one ascent step (AdvUnlearn)
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -257,7 +255,7 @@ def build_pools(
                 pool = pools[spec.name]
                 pool.own = torch.tensor([index[t] for t in pool.texts], dtype=torch.long)
                 spec.options = {**spec.options, "gallery": gallery}
-                if "gallery_group" in inspect.signature(get_loss(spec.loss)).parameters:
+                if "gallery_group" in _loss_params(spec.loss):
                     spec.options["gallery_group"] = gallery_group
     return pools
 
@@ -358,6 +356,7 @@ def make_compute_terms(
 ):
     """The per-step closure: sample each term's batch, embed the texts, score each term."""
     losses = {s.name: get_loss(s.loss) for s in specs}
+    takes_group = {s.name for s in specs if "group" in _loss_params(s.loss)}
     placed: dict[tuple[str, str], dict[str, Any]] = {}
 
     def options(spec: TermSpec, device: torch.device) -> dict[str, Any]:
@@ -373,7 +372,7 @@ def make_compute_terms(
         pool = pools[spec.name]
         base = pool.base[idx].to(part.device)
         extra = {"own": pool.own[idx].to(part.device)} if pool.own is not None else {}
-        if pool.group is not None and "group" in _loss_params(spec.loss):
+        if pool.group is not None and spec.name in takes_group:
             extra["group"] = pool.group[idx].to(part.device)
         if pool.redirect is not None:
             extra["redirect"] = pool.redirect[idx].to(part.device)

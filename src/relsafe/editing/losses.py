@@ -90,6 +90,23 @@ def encoder_retain_l2(edited: torch.Tensor, base: torch.Tensor, **_: float) -> t
     return (edited.float() - base.float()).pow(2).sum(-1).mean()
 
 
+def _gallery_sims(edited: torch.Tensor, gallery: torch.Tensor) -> torch.Tensor:
+    """Cosine of every edited row to every (frozen-base) gallery entry, ``[batch, gallery]``."""
+    return F.normalize(edited.float(), dim=-1) @ F.normalize(gallery.float(), dim=-1).T
+
+
+def _off_base_toward_redirect(
+    edited: torch.Tensor,
+    base: torch.Tensor,
+    redirect: torch.Tensor,
+    margin: float,
+    redirect_weight: float,
+) -> torch.Tensor:
+    """Per row: ``relu(cos(edited, base) - margin) + redirect_weight * (1 - cos(edited, redirect))``."""
+    away = F.relu(_cos(edited, base) - margin)
+    return away + redirect_weight * (1 - _cos(edited, redirect))
+
+
 @register_loss("encoder_forget_gallery")
 def encoder_forget_gallery(
     edited: torch.Tensor,
@@ -110,15 +127,14 @@ def encoder_forget_gallery(
     ``relu(cos(e, base) - margin)`` bounds what is left of the old meaning, and a light pull
     to the redirect picks the safe direction to move in.
     """
-    e = F.normalize(edited.float(), dim=-1)
-    sims = e @ F.normalize(gallery.float(), dim=-1).T
+    sims = _gallery_sims(edited, gallery)
     own_sim = sims.gather(1, own.view(-1, 1)).squeeze(1)
     others = sims.scatter(1, own.view(-1, 1), float("-inf"))
     kth = others.topk(min(k, others.shape[1] - 1), dim=1).values[:, -1]
     rank = F.relu(own_sim - kth + gap)
-    away = F.relu(_cos(edited, base) - margin)
-    toward = 1 - _cos(edited, redirect)
-    return (rank + away + redirect_weight * toward).mean()
+    return (
+        rank + _off_base_toward_redirect(edited, base, redirect, margin, redirect_weight)
+    ).mean()
 
 
 @register_loss("encoder_forget_region")
@@ -146,17 +162,16 @@ def encoder_forget_region(
     the edit learns the relation rather than moving each string off its own copy.
     ``temperature`` smooths the max (log-sum-exp) so every close unsafe entry gets gradient.
     """
-    e = F.normalize(edited.float(), dim=-1)
-    sims = e @ F.normalize(gallery.float(), dim=-1).T
+    sims = _gallery_sims(edited, gallery)
     unsafe = gallery_group.view(1, -1) == group.view(-1, 1)
     unsafe = unsafe.scatter(1, own.view(-1, 1), True)
+    not_safe = unsafe | (gallery_group.view(1, -1) >= 0)  # any rule's unsafe text
     neg_inf = torch.finfo(sims.dtype).min
     unsafe_sims = sims.masked_fill(~unsafe, neg_inf)
     smooth_max = temperature * torch.logsumexp(unsafe_sims / temperature, dim=1)
-    safe_sims = sims.masked_fill(unsafe | (gallery_group.view(1, -1) >= 0), neg_inf)
-    n_safe = int((~(unsafe | (gallery_group.view(1, -1) >= 0))).sum(1).min())
-    kth = safe_sims.topk(max(1, min(k, n_safe)), dim=1).values[:, -1]
+    n_safe = int((~not_safe).sum(1).min())
+    kth = sims.masked_fill(not_safe, neg_inf).topk(max(1, min(k, n_safe)), dim=1).values[:, -1]
     rank = F.relu(smooth_max - kth + gap)
-    away = F.relu(_cos(edited, base) - margin)
-    toward = 1 - _cos(edited, redirect)
-    return (rank + away + redirect_weight * toward).mean()
+    return (
+        rank + _off_base_toward_redirect(edited, base, redirect, margin, redirect_weight)
+    ).mean()

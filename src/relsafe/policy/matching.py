@@ -100,12 +100,17 @@ def match_tuples(policy: SafetyPolicy, tuples: list[ORO]) -> list[Match]:
     return Matcher(policy).match_all(tuples)
 
 
-def triple_is_unsafe(matcher: Matcher, triple: tuple[str, str, str]) -> bool:
-    """Whether a generated (subject, relation, object) triple matches any rule."""
-    oro = ORO(
+def triple_oro(triple: tuple[str, str, str]) -> ORO:
+    """A generated (subject, relation, object) lemma triple as an affirmative ORO."""
+    return ORO(
         *triple,
         negated=False,
         subject_head=triple[0].split()[-1],
         object_head=triple[2].split()[-1],
     )
+
+
+def triple_is_unsafe(matcher: Matcher, triple: tuple[str, str, str]) -> bool:
+    """Whether a generated (subject, relation, object) triple matches any rule."""
+    oro = triple_oro(triple)
     return any(matcher.match(r, oro) for r in matcher.policy.rules)

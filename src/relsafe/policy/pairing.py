@@ -18,9 +18,8 @@ import random
 from dataclasses import dataclass
 from functools import cached_property
 
-from relsafe.oro.types import ORO
 from relsafe.policy.leakage import normalise_text
-from relsafe.policy.matching import Matcher, triple_is_unsafe
+from relsafe.policy.matching import Matcher, triple_is_unsafe, triple_oro
 from relsafe.policy.realise import EVAL_SYNTAXES, TRAIN_SYNTAXES, Triple, noun_phrase, realise
 from relsafe.policy.schema import Rule
 
@@ -86,13 +85,7 @@ class Pairer:
         allowed = rule.relation_objects.get(triple[1])
         if allowed is not None and triple[2] not in allowed:
             return False
-        oro = ORO(
-            *triple,
-            negated=False,
-            subject_head=triple[0].split()[-1],
-            object_head=triple[2].split()[-1],
-        )
-        return self.matcher.match(rule, oro) is not None
+        return self.matcher.match(rule, triple_oro(triple)) is not None
 
     def _scene(self, core: str, rng: random.Random) -> str:
         scenes = self.settings.scenes

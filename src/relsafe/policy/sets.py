@@ -399,13 +399,13 @@ def general_pool(
 
 def build_retain(
     policy: SafetyPolicy,
-    tuples: pd.DataFrame,
-    corpus: Corpus,
+    general: list[str],
     forget: pd.DataFrame,
     cfg: SetConfig,
     matcher: Matcher,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Per rule and kind, ``retain_per_kind`` safe neighbours and marginals; plus a general sample.
+    """Per rule and kind, ``retain_per_kind`` safe neighbours and marginals; plus a sample of
+    ``general`` (the :func:`general_pool` captions).
 
     Returns (retain, notes) where notes counts dropped candidates by reason.
     """
@@ -450,10 +450,9 @@ def build_retain(
                         "syntax": "marginal",
                     }
                 )
-    pool, n_flag, n_held = general_pool(policy, tuples, corpus, cfg)
-    notes["general_skipped_unsafe"] = n_flag
-    notes["general_skipped_held_out"] = n_held
-    for t in _sample(pool, cfg.general_retain, _rng(cfg, "retain", "general"), used, lambda x: x):
+    for t in _sample(
+        general, cfg.general_retain, _rng(cfg, "retain", "general"), used, lambda x: x
+    ):
         rows.append(
             {
                 "text": t,
@@ -736,7 +735,10 @@ def build_text_sets(
             _rng(cfg, "split", rule.id),
         )
     forget = build_forget(policy, corpus, train_combos, cfg, matcher)
-    retain, notes = build_retain(policy, tuples, corpus, forget, cfg, matcher)
+    general, n_flag, n_held = general_pool(policy, tuples, corpus, cfg)
+    retain, notes = build_retain(policy, general, forget, cfg, matcher)
+    notes["general_skipped_unsafe"] = n_flag
+    notes["general_skipped_held_out"] = n_held
     seen = training_texts(forget, retain)
     eval_set, leaked = remove_leakage(
         build_eval(policy, corpus, eval_combos, cfg, matcher, seen), forget, retain
@@ -750,8 +752,7 @@ def build_text_sets(
             "eval_rows_dropped_leakage": leaked,
         }
     )
-    pool, _, _ = general_pool(policy, tuples, corpus, cfg)
-    eval_set = add_gallery(eval_set, policy, matcher, cfg, pool, seen)
+    eval_set = add_gallery(eval_set, policy, matcher, cfg, general, seen)
     if scene_pairs is not None and len(scene_pairs):
         natural = scene_pair_rows(scene_pairs, policy)
         taken = {normalise_text(t) for t in eval_set["text"]}
