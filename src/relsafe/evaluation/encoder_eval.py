@@ -69,7 +69,8 @@ QUERY_LABELS = ("unsafe", "benign")
 DISTRACTOR = "distractor"
 
 
-def _check_eval_set(eval_set: pd.DataFrame, emb: np.ndarray, what: str) -> None:
+def _check_eval_set(eval_set: pd.DataFrame, **embeddings: np.ndarray) -> None:
+    """The columns and labels paired retrieval needs, and one row of each embedding per row."""
     missing = {"text", "label", "gallery_text"} - set(eval_set.columns)
     if missing:
         raise ValueError(
@@ -81,17 +82,16 @@ def _check_eval_set(eval_set: pd.DataFrame, emb: np.ndarray, what: str) -> None:
         raise ValueError(
             f"eval_set.label has unknown value(s) {bad}; expected unsafe|benign|distractor"
         )
-    if len(emb) != len(eval_set):
-        raise ValueError(f"{what}: {len(emb)} embeddings for {len(eval_set)} eval rows")
+    for what, emb in embeddings.items():
+        if len(emb) != len(eval_set):
+            raise ValueError(
+                f"{what} embeddings: {len(emb)} embeddings for {len(eval_set)} eval rows"
+            )
 
 
 def query_mask(eval_set: pd.DataFrame) -> np.ndarray:
     """Rows that are queries (unsafe / benign), not gallery-only distractors."""
     return eval_set["label"].isin(QUERY_LABELS).to_numpy()
-
-
-#: Headline rates that get bootstrapped intervals (per-category unsafe rates are added too).
-INTERVAL_KEYS = ("unsafe_r1", "unsafe_r5", "benign_r1", "benign_r5")
 
 
 def variant_metrics(
@@ -110,9 +110,7 @@ def variant_metrics(
     ``marginal`` = (base, variant) embeddings of marginal phrases ("a child", "wine"): their
     drift, and (secondary) self-retrieval among marginal phrases.
     """
-    _check_eval_set(eval_set, query_emb, "query embeddings")
-    _check_eval_set(eval_set, base_emb, "base embeddings")
-    _check_eval_set(eval_set, gallery_emb, "gallery embeddings")
+    _check_eval_set(eval_set, query=query_emb, base=base_emb, gallery=gallery_emb)
     q = np.flatnonzero(query_mask(eval_set))
     hits = recall_at_k(query_emb[q], gallery_emb, q, ks)
     self_hits = recall_at_k(query_emb[q], base_emb[q], np.arange(len(q)), ks)
@@ -153,13 +151,11 @@ def variant_metrics(
                 add(f"{short}_{metric_slug(key)}_{label}", part)
                 if short == "cat" and label == "unsafe":
                     for k in ks:
-                        samples[f"cat_{metric_slug(key)}_unsafe_r{k}"] = part[f"r{k}"].to_numpy()
-    for k in ks:  # the worst category: one name for a gate, whatever the policy's categories
-        cats = [
-            v for key, v in m.items() if key.startswith("cat_") and key.endswith(f"_unsafe_r{k}")
-        ]
-        if cats:
-            m[f"worst_cat_unsafe_r{k}"] = float(max(cats))
+                        name = f"cat_{metric_slug(key)}_unsafe_r{k}"
+                        samples[name] = part[f"r{k}"].to_numpy()
+                        # the worst category: one name for a gate, whatever the categories
+                        worst = f"worst_cat_unsafe_r{k}"
+                        m[worst] = max(m.get(worst, 0.0), m[name])
     if marginal is not None and len(marginal[0]):
         mb, mq = marginal
         m["marginal_drift"] = float(drift(mq, mb).mean())
