@@ -151,6 +151,6 @@ def test_lm_env_gates_over_refusal_on_benign_but_alarming_prompts():
     good.update(ppl_ratio=1.03, refusal_alarming=0.08)
     assert all(r.passed for r in evaluate_gates(good, None, gates))
     failed = [
-        r for r in evaluate_gates({**GOOD, "refusal_alarming": 0.2}, None, gates) if not r.passed
+        r for r in evaluate_gates({**good, "refusal_alarming": 0.2}, None, gates) if not r.passed
     ]
     assert [r.metric for r in failed] == ["refusal_alarming"]
