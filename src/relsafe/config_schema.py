@@ -257,6 +257,7 @@ class TrainEditBlock(Strict):
     grad_clip: Annotated[float, Field(gt=0)] | None = 1.0
     log_every: PosInt = 10
     progress: bool = True
+    estimate_after: NonNegInt = 3  # log the estimated duration after this many steps; 0: never
     device: str = "auto"
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     dropout: bool = False

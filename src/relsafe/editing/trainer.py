@@ -81,6 +81,8 @@ class TrainerConfig:
     device: str = "auto"
     mixed_precision: str = "auto"
     progress: bool = True
+    #: steps timed before logging the estimated duration (step time x steps left); 0 = never
+    estimate_after: int = 3
     dropout: bool = (
         False  # keep the base model's dropout on while training (off: exact retain targets)
     )
@@ -98,6 +100,8 @@ class TrainerConfig:
             raise ValueError(f"train_edit.steps: {cfg.steps}; expected >= 1")
         if cfg.log_every < 1:
             raise ValueError(f"train_edit.log_every: {cfg.log_every}; expected >= 1")
+        if cfg.estimate_after < 0:
+            raise ValueError(f"train_edit.estimate_after: {cfg.estimate_after}; expected >= 0")
         if cfg.early_stop.mode not in ("min", "max"):
             raise ValueError(
                 f"train_edit.early_stop.mode: {cfg.early_stop.mode!r}; expected 'min' or 'max'"
@@ -293,6 +297,24 @@ def _window_means(rows: list[dict]) -> dict[str, float]:
     return {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
 
 
+def estimate_message(desc: str, done: int, seconds: float, left: int) -> str:
+    """The line logged once ``done`` steps took ``seconds``: step time x the ``left`` steps."""
+    per_step = seconds / max(done, 1)
+    total = per_step * (done + left)
+    return (
+        f"{desc}: {per_step:.2f} s/step over the first {done} step(s); "
+        f"estimated total ~{_duration(total)} (~{_duration(per_step * left)} left for {left} steps)"
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _release_stale_accelerator_state(precision: str) -> None:
     """Let one process train at another precision than its last run (an fp32 encoder edit,
     then a bf16 LM edit): accelerate keeps its state process-wide and refuses to change it.
@@ -374,6 +396,7 @@ def train_loop(
         disable=not cfg.progress or not accelerator.is_local_main_process,
     )
     step = start_step
+    t_first = time.perf_counter()
     try:
         for step in bar:
             if stopped_early:
@@ -408,6 +431,13 @@ def train_loop(
             }
             history.append(row)
             bar.set_postfix(loss=f"{row['loss']:.4f}")
+            done = step - start_step
+            if cfg.estimate_after and done == cfg.estimate_after and step < cfg.steps:
+                logger.info(
+                    estimate_message(
+                        desc, cfg.estimate_after, time.perf_counter() - t_first, cfg.steps - step
+                    )
+                )
             if step % cfg.log_every == 0 or step == cfg.steps:
                 window = _window_means(history[-cfg.log_every :])
                 if on_metrics and accelerator.is_main_process:
