@@ -331,6 +331,13 @@ class LockBlock(Strict):
     poll_s: Annotated[float, Field(gt=0)] = 0.25
 
 
+class ModelCardBlock(Strict):
+    """Texts of the model card (relsafe.registry.model_card), per model family."""
+
+    intended_use: dict[str, str] = {}
+    known_limits: dict[str, list[str]] = {}
+
+
 class RegisterBlock(Strict):
     encoder_model_name: str = "relsafe-encoder"
     lm_model_name: str = "relsafe-lm"
@@ -340,6 +347,7 @@ class RegisterBlock(Strict):
     smoke_test: bool = True
     lock: LockBlock = LockBlock()
     headline_metrics: dict[str, list[str]] | list[str] = {}
+    model_card: ModelCardBlock = ModelCardBlock()
 
 
 class AbsoluteGate(Strict):

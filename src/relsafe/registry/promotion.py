@@ -3,7 +3,8 @@
 Both run under :class:`~relsafe.registry.lock.RegistryLock`, re-read the aliases inside the
 lock (so a racing promotion is compared against the champion it just set), re-check the
 lock before every write, and re-read the aliases after writing. Every decision is tagged on
-the candidate version (``promotion.*``) and on the registered model (``promotion.last``).
+the candidate version (``promotion.*``) and on the registered model (``promotion.last``), and
+added to the version's model card (:func:`relsafe.registry.model_card.record_decision`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from relsafe.registry.binding import comparable
 from relsafe.registry.errors import NothingToRollBack, PromotionConflict, RegistryError
 from relsafe.registry.gates import GateResult, evaluate_gates
 from relsafe.registry.lock import RegistryLock
+from relsafe.registry.model_card import record_decision
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +94,7 @@ def _tag_decision(client: MlflowClient, name: str, version: str, decision: dict)
     client.set_registered_model_tag(
         name, LAST_TAG, json.dumps({k: v for k, v in decision.items() if k != "gates"})
     )
+    record_decision(client, name, version, decision)
 
 
 def _candidate(

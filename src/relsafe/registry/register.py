@@ -8,7 +8,9 @@ Registration is all-or-nothing:
    reference, sha256 checksums and, unless the base is a ``package:`` ref, a copy of the base;
 3. the logged model is loaded back and run on an example (``smoke_test``), so a version that
    cannot load is never registered;
-4. the version is created with its tags, then the alias is set and re-read.
+4. the version is created with its tags and its model card (:mod:`relsafe.registry.model_card`,
+   the version's description and the run artifact ``model_card.md``), then the alias is set
+   and re-read.
 
 If step 4 fails part-way, the new version is deleted (and the registered model too, when
 this call created it and it is empty), so no version lacks its artifacts and no alias
@@ -21,7 +23,6 @@ import json
 import logging
 import tempfile
 import warnings
-from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from relsafe.families import PyfuncSpec, family_names, get_family
 from relsafe.models.sources import PACKAGE_PREFIX
 from relsafe.registry.aliases import alias_version, ensure_store
 from relsafe.registry.base_ref import (
@@ -40,7 +42,12 @@ from relsafe.registry.base_ref import (
     make_base_ref,
     write_base_ref,
 )
-from relsafe.registry.binding import ADAPTER_KIND_TAG, ADAPTER_SHA_TAG, bound_metrics
+from relsafe.registry.binding import (
+    ADAPTER_KIND_TAG,
+    ADAPTER_SHA_TAG,
+    bound_metrics,
+    split_metrics,
+)
 from relsafe.registry.errors import RegistrationFailed
 from relsafe.registry.integrity import (
     checksum_tags,
@@ -50,6 +57,7 @@ from relsafe.registry.integrity import (
     validate_adapter_dir,
 )
 from relsafe.registry.lock import RegistryLock
+from relsafe.registry.model_card import render_card, write_card
 from relsafe.registry.provenance import metric_tags
 from relsafe.registry.pyfunc_common import ADAPTER, BASE_MODEL, BASE_REF, CHECKSUMS
 
@@ -57,35 +65,9 @@ logger = logging.getLogger(__name__)
 MODEL_CODE = Path(__file__).parent / "model_code"
 
 
-@dataclass(frozen=True)
-class FamilySpec:
-    """How one model family is logged: its code file, example input/output and params."""
-
-    model_code: str
-    input_column: str
-    examples: tuple[str, ...]
-    output_example: pd.DataFrame | None
-    params: dict = field(default_factory=dict)
-    requirements: tuple[str, ...] = ()
-
-
-FAMILIES: dict[str, FamilySpec] = {
-    "encoder": FamilySpec(
-        model_code="encoder_model.py",
-        input_column="text",
-        examples=("a child drinking juice", "a man sitting on a bench"),
-        output_example=None,  # [n, dim] float32: see _signature
-        params={"base": False},
-    ),
-    "causal_lm": FamilySpec(
-        model_code="lm_model.py",
-        input_column="prompt",
-        examples=("Say hello.",),
-        output_example=pd.DataFrame({"response": ["Hello!"]}),
-        params={"base": False, "max_new_tokens": 64},
-        requirements=("gguf",),
-    ),
-}
+#: How each model family is logged (its pyfunc spec, declared by relsafe.families.<family>).
+FamilySpec = PyfuncSpec
+FAMILIES: dict[str, FamilySpec] = {name: get_family(name).pyfunc for name in family_names()}
 #: What the pyfunc imports at load time (relsafe itself travels as ``code_paths``).
 BASE_REQUIREMENTS = (
     "mlflow",
@@ -146,6 +128,19 @@ def _signature(spec: FamilySpec, frame: pd.DataFrame):
     from mlflow.types.schema import Schema, TensorSpec
 
     signature = infer_signature(frame, spec.output_example, params=spec.params)
+    if spec.optional_inputs:  # e.g. the VLM's image column: text-only rows leave it out
+        from mlflow.types.schema import ColSpec
+
+        signature = ModelSignature(
+            inputs=Schema(
+                [
+                    ColSpec(c.type, c.name, required=c.name not in spec.optional_inputs)
+                    for c in signature.inputs.inputs
+                ]
+            ),
+            outputs=signature.outputs,
+            params=signature.params,
+        )
     if spec.output_example is None:  # embeddings: [n, dim] float32, dim set by the base model
         signature = ModelSignature(
             inputs=signature.inputs,
@@ -186,7 +181,7 @@ def _example_params(spec: FamilySpec) -> dict:
 def _smoke_test(model_uri: str, spec: FamilySpec) -> None:
     """Load the logged model from the store and predict one example; raise on any failure."""
     model = mlflow.pyfunc.load_model(model_uri)
-    frame = pd.DataFrame({spec.input_column: list(spec.examples[:1])})
+    frame = spec.input_frame(1)
     params = {**spec.params, **({"max_new_tokens": 2} if "max_new_tokens" in spec.params else {})}
     out = model.predict(frame, params=params)
     n = len(out)
@@ -257,6 +252,7 @@ def register_model(
     lock: dict | None = None,
     allow_baseline: bool = False,
     headline_metrics: list[str] | None = None,
+    card: dict | None = None,
 ) -> dict:
     """Log + register an adapter of ``family`` (``encoder`` | ``causal_lm``); returns version info.
 
@@ -265,7 +261,9 @@ def register_model(
     so is a concept-erasure baseline unless ``allow_baseline``. The version is tagged with
     the adapter's content hash and kind, the eval-set and policy hashes, the artifacts'
     checksums (``checksums.sha256``, ``checksum.<artifact>/<file>``), which loading re-checks,
-    and ``metric.<name>`` for each of ``headline_metrics`` (from the bound metrics).
+    and ``metric.<name>`` for each of ``headline_metrics`` (from the bound metrics). Its model
+    card shows ``headline_metrics`` against the base and the baseline; ``card`` holds the
+    card's texts (``register.model_card``: intended use, known limits per family).
 
     Uses the active MLflow run when there is one (as under kedro-mlflow), else a new run.
     ``alias`` only moves forward: if a concurrent registration already pointed it at a newer
@@ -289,6 +287,7 @@ def register_model(
 
     adapter_sha = adapter_dir_hash(adapter_dir)
     tags = {k: str(v) for k, v in (tags or {}).items()}
+    all_metrics = split_metrics(metrics)[0] if metrics is not None else {}
     if metrics is not None:
         metrics, binding_tags = bound_metrics(metrics, adapter_sha, manifest, allow_baseline)
         tags = {k: v for k, v in tags.items() if not k.startswith("metric.")} | binding_tags
@@ -303,12 +302,13 @@ def register_model(
             )
         tags |= {ADAPTER_SHA_TAG: adapter_sha, ADAPTER_KIND_TAG: str(kind)}
     ensure_store()
-    frame = pd.DataFrame({spec.input_column: list(spec.examples)})
+    frame = spec.input_frame()
     signature = _signature(spec, frame)
 
     with tempfile.TemporaryDirectory() as tmp:
         artifacts, sums = _stage_artifacts(adapter_dir, model_params, copy_base, Path(tmp))
         tags |= checksum_tags(sums)
+        base_sha = json.loads((Path(tmp) / "base_ref.json").read_text()).get("sha256")
         run_ctx = mlflow.start_run() if mlflow.active_run() is None else None
         try:
             if metrics:
@@ -348,6 +348,17 @@ def register_model(
             raise RegistrationFailed(
                 f"{model_name} v{new_version} status {mv.status}: {mv.status_message}"
             )
+        model_card = render_card(
+            model_name,
+            new_version,
+            family,
+            {"base_model": str(model_params.get("name_or_path")), **tags},
+            all_metrics,
+            list(headline_metrics or []),
+            card,
+            base_sha,
+        )
+        write_card(client, model_name, new_version, info.run_id, model_card)
         alias_set = _move_alias_forward(client, model_name, alias, new_version, lock)
     except Exception as exc:
         _rollback_version(client, model_name, new_version, created_model)

@@ -52,4 +52,5 @@ def register_adapter(adapter: AdapterBundle, metrics: dict, model: dict, params:
             lock=params.get("lock"),
             allow_baseline=bool(params.get("allow_baseline", False)),
             headline_metrics=headline_for(family, params),
+            card=params.get("model_card"),
         )
