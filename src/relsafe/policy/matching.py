@@ -46,14 +46,17 @@ class Matcher:
     def _held(self) -> frozenset[str]:
         return frozenset(self.policy.held_out_lemmas())
 
+    def excluded(self, phrase: str, cls: str) -> str | None:
+        """The ``exclude`` compound of class ``cls`` that ``phrase`` is or ends with, or None."""
+        excl = set(self.policy.classes[cls].exclude)
+        phrase = " ".join(phrase.lower().split())
+        return next((s for s in _suffixes(phrase) if s in excl), None)
+
     def arg_lemma(self, phrase: str, head: str, cls: str) -> str | None:
         """The lexicon lemma of class ``cls`` that the argument instantiates, or None."""
-        c = self.policy.classes[cls]
-        lex, excl = set(c.all_lemmas()), set(c.exclude)
+        lex = set(self.policy.classes[cls].all_lemmas())
         phrase = " ".join(phrase.lower().split())
-        if not phrase:
-            return None
-        if any(s in excl for s in _suffixes(phrase)):
+        if not phrase or self.excluded(phrase, cls):
             return None
         for s in _suffixes(phrase):
             if s in lex:

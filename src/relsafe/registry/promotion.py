@@ -68,6 +68,43 @@ def version_metrics(client: MlflowClient, mv: ModelVersion) -> dict[str, float]:
     return metrics
 
 
+def gate_candidate(
+    client: MlflowClient,
+    model_name: str,
+    cand: ModelVersion,
+    champion: str | None,
+    gates: dict,
+    champion_label: str = CHAMPION,
+    missing_champion_metric: str = "fail",
+) -> list[GateResult]:
+    """Every gate's verdict on version ``cand`` against version ``champion`` (None: no
+    champion yet), as :func:`promote` decides it: the no-regression gates compare only
+    versions scored on the same eval set and policy, and a rolled-back version fails."""
+    champ_metrics, incomparable = None, None
+    if champion is not None:
+        champ_mv = client.get_model_version(model_name, champion)
+        champ_metrics = version_metrics(client, champ_mv)
+        incomparable = comparable(cand.tags or {}, champ_mv.tags or {})
+    results = evaluate_gates(
+        version_metrics(client, cand),
+        champ_metrics,
+        gates,
+        champion_label,
+        missing_champion_metric,
+        incomparable,
+    )
+    if (cand.tags or {}).get(ROLLED_BACK_TAG):
+        results.append(
+            GateResult(
+                "not_rolled_back",
+                "-",
+                False,
+                f"v{cand.version} was rolled back at {cand.tags[ROLLED_BACK_TAG]}; register a new version",
+            )
+        )
+    return results
+
+
 def _set_alias(
     client: MlflowClient, lock: RegistryLock, name: str, alias: str, version: str | None
 ) -> None:
@@ -157,28 +194,15 @@ def promote(
             }
             logger.info("%s v%s already is @%s: nothing to do", model_name, version, champion_alias)
             return decision
-        champ_metrics, incomparable = None, None
-        if champion is not None:
-            champ_mv = client.get_model_version(model_name, champion)
-            champ_metrics = version_metrics(client, champ_mv)
-            incomparable = comparable(cand.tags or {}, champ_mv.tags or {})
-        results = evaluate_gates(
-            version_metrics(client, cand),
-            champ_metrics,
+        results = gate_candidate(
+            client,
+            model_name,
+            cand,
+            champion,
             gates,
             f"{champion_alias} v{champion}",
             missing_champion_metric,
-            incomparable,
         )
-        if (cand.tags or {}).get(ROLLED_BACK_TAG):
-            results.append(
-                GateResult(
-                    "not_rolled_back",
-                    "-",
-                    False,
-                    f"v{version} was rolled back at {cand.tags[ROLLED_BACK_TAG]}; register a new version",
-                )
-            )
         passed = all(r.passed for r in results)
         decision |= {
             "decision": "promoted" if passed else "rejected",
@@ -301,4 +325,4 @@ def _exists(client: MlflowClient, name: str, version: str) -> bool:
         return False
 
 
-__all__ = ["promote", "rollback", "version_metrics"]
+__all__ = ["gate_candidate", "promote", "rollback", "version_metrics"]
