@@ -281,7 +281,7 @@ def test_causal_lm_family_dispatch(tiny_llama_dir, tmp_path):
 
 
 def test_unknown_family(tiny_bert_dir):
-    with pytest.raises(ValueError, match="model.family 'vlm'"):
+    with pytest.raises(ValueError, match="model.family 'speech'"):
         evaluate_edit(
             None,
             None,
@@ -293,7 +293,7 @@ def test_unknown_family(tiny_bert_dir):
             "",
             None,
             POLICY,
-            {"family": "vlm"},
+            {"family": "speech"},
             _params(),
         )
 

@@ -186,14 +186,14 @@ def test_causal_lm_family_uses_the_lm_sets_and_can_skip_the_baseline(tiny_llama_
 
 def test_unknown_family_is_an_error(tmp_path):
     sets = _sets()
-    with pytest.raises(ValueError, match="model.family 'vlm'"):
+    with pytest.raises(ValueError, match="model.family 'speech'"):
         train_edit(
             sets["forget_set"],
             sets["retain_set"],
             sets["lm_forget_set"],
             sets["lm_retain_set"],
             sets["safety_policy"],
-            {"family": "vlm", "name_or_path": "x"},
+            {"family": "speech", "name_or_path": "x"},
             _params(tmp_path),
         )
 

@@ -30,16 +30,10 @@ import pandas as pd
 import torch
 
 from relsafe.editing.adapter_io import AdapterBundle
-from relsafe.editing.lora import add_lora, trainable_count, trainable_share
+from relsafe.editing.edit import NON_SEMANTIC  # noqa: F401  (re-exported)
 from relsafe.editing.losses import get_loss
-from relsafe.editing.manifest import frame_hash, params_fingerprint
-from relsafe.editing.trainer import (
-    MetricCallback,
-    StepCallback,
-    StepContext,
-    TrainerConfig,
-    train_loop,
-)
+from relsafe.editing.terms import options_of, parse_term_block, pick_rows
+from relsafe.editing.trainer import MetricCallback, StepCallback, StepContext
 from relsafe.models.encoders import TextEncoder
 
 logger = logging.getLogger(__name__)
@@ -79,38 +73,30 @@ def parse_terms(
     block: Mapping[str, Any] | None, where: str = "train_edit.encoder.terms"
 ) -> list[TermSpec]:
     """Term specs in a stable (sorted) order."""
-    block = block or DEFAULT_TERMS
-    specs = []
-    for name in sorted(block):
-        raw = dict(block[name] or {})
-        if "loss" not in raw:
-            raise ValueError(f"{where}.{name}: needs a `loss` (one of the registered losses)")
-        data = raw.get("data", "forget" if name == "forget" else "retain")
-        if data not in DATA_SOURCES:
-            raise ValueError(f"{where}.{name}.data: {data!r}; expected one of {DATA_SOURCES}")
-        kinds = raw.get("kinds")
-        mode = str(raw.get("perturb_mode", "adversarial"))
-        if mode not in PERTURB_MODES:
-            raise ValueError(
-                f"{where}.{name}.perturb_mode: {mode!r}; expected one of {PERTURB_MODES}"
-            )
-        if float(raw.get("perturb", 0.0)) < 0:
-            raise ValueError(f"{where}.{name}.perturb: {raw['perturb']}; expected >= 0")
-        specs.append(
-            TermSpec(
-                name=name,
-                loss=str(raw["loss"]),
-                weight=float(raw.get("weight", 1.0)),
-                data=data,
-                kinds=list(kinds) if kinds else None,
-                batch_size=int(raw["batch_size"]) if raw.get("batch_size") else None,
-                perturb=float(raw.get("perturb", 0.0)),
-                perturb_mode=mode,
-                options={k: v for k, v in raw.items() if k not in _TERM_KEYS},
-            )
-        )
-        get_loss(specs[-1].loss)  # fail early on unknown names
-    return specs
+    return parse_term_block(block, DEFAULT_TERMS, where, _make_spec)
+
+
+def _make_spec(name: str, raw: dict[str, Any], where: str) -> TermSpec:
+    data = raw.get("data", "forget" if name == "forget" else "retain")
+    if data not in DATA_SOURCES:
+        raise ValueError(f"{where}.{name}.data: {data!r}; expected one of {DATA_SOURCES}")
+    kinds = raw.get("kinds")
+    mode = str(raw.get("perturb_mode", "adversarial"))
+    if mode not in PERTURB_MODES:
+        raise ValueError(f"{where}.{name}.perturb_mode: {mode!r}; expected one of {PERTURB_MODES}")
+    if float(raw.get("perturb", 0.0)) < 0:
+        raise ValueError(f"{where}.{name}.perturb: {raw['perturb']}; expected >= 0")
+    return TermSpec(
+        name=name,
+        loss=str(raw["loss"]),
+        weight=float(raw.get("weight", 1.0)),
+        data=data,
+        kinds=list(kinds) if kinds else None,
+        batch_size=int(raw["batch_size"]) if raw.get("batch_size") else None,
+        perturb=float(raw.get("perturb", 0.0)),
+        perturb_mode=mode,
+        options=options_of(raw, _TERM_KEYS),
+    )
 
 
 def check_columns(frame: pd.DataFrame, needed: list[str], name: str) -> None:
@@ -382,12 +368,9 @@ def make_compute_terms(
         picks: list[tuple[TermSpec, np.ndarray]] = []
         texts: list[str] = []
         perturbed: list[tuple[TermSpec, np.ndarray]] = []
-        for spec in specs:
+        sizes = {s.name: len(pools[s.name].texts) for s in specs}
+        for spec, idx in pick_rows(specs, sizes, ctx.weights, ctx.rng, batch_size):
             pool = pools[spec.name]
-            if not pool.texts or spec.name not in ctx.weights:
-                continue
-            n = min(spec.batch_size or batch_size, len(pool.texts))
-            idx = np.sort(ctx.rng.choice(len(pool.texts), size=n, replace=False))
             if spec.perturb > 0:
                 perturbed.append((spec, idx))
                 continue
@@ -414,10 +397,6 @@ def make_compute_terms(
     return compute
 
 
-def _family_block(params: Mapping[str, Any], family: str) -> dict[str, Any]:
-    return dict(params.get(family) or {})
-
-
 def train_encoder_edit(
     encoder: TextEncoder,
     forget: pd.DataFrame,
@@ -432,82 +411,21 @@ def train_encoder_edit(
     """Train a LoRA adapter on ``encoder``; returns the adapter and the per-step history.
 
     ``params`` is ``params:train_edit`` (trainer keys at the top, terms under ``encoder``);
-    ``manifest`` holds the base/policy hashes and is completed here.
+    ``manifest`` holds the base/policy hashes and is completed here. The shared path is
+    :func:`relsafe.editing.edit.train_family_edit`.
     """
-    check_columns(forget, ["text", "redirect"], "forget_set")
-    check_columns(retain, ["text", "kind"], "retain_set")
-    if forget.empty:
-        raise ValueError(
-            "forget_set is empty: nothing to unlearn (check the policy and the corpus)"
-        )
-    cfg = TrainerConfig.from_params(params)
-    block = _family_block(params, "encoder")
-    specs = parse_terms(block.get("terms"))
-    torch.manual_seed(cfg.seed)
-    pools = build_pools(
-        encoder, forget, retain, specs, Augment.from_params(block.get("augment")), cfg.seed
-    )
-    lora = params.get("lora", {}) or {}
-    encoder.model = add_lora(encoder.model, lora)
-    share, n_trainable = trainable_share(encoder.model), trainable_count(encoder.model)
-    data_sha = (
-        frame_hash(forget, columns=["text", "redirect"])
-        + ":"
-        + frame_hash(retain, columns=["text", "kind"])
-    )
-    fingerprint = params_fingerprint(
-        "encoder", _semantic(params), data_sha, manifest.get("base_sha256", ""), checkpoint_name
-    )
-    result = train_loop(
+    from relsafe.editing.edit import train_family_edit
+    from relsafe.families import get_family
+
+    return train_family_edit(
+        get_family("encoder"),
         encoder,
-        make_compute_terms(
-            pools, specs, int(params.get("batch_size", 16)), int(block.get("bucket", 16))
-        ),
-        {s.name: s.weight for s in specs},
-        cfg,
-        fingerprint=fingerprint,
-        checkpoint_name=checkpoint_name,
+        forget,
+        retain,
+        params,
+        manifest,
         on_metrics=on_metrics,
         on_step=on_step,
+        checkpoint_name=checkpoint_name,
         desc=desc,
     )
-    encoder.eval()
-    manifest = {
-        **manifest,
-        "data_sha256": manifest.get("data_sha256") or data_sha,
-        "trainable_share": share,
-        "trainable_params": n_trainable,
-        "train_seconds": result.seconds,
-        "steps_run": result.steps_run,
-        "stopped_early": result.stopped_early,
-        "resumed_from_step": result.resumed_from,
-        "device": result.device,
-        "mixed_precision": result.mixed_precision,
-        "n_forget": len(forget),
-        "n_retain": len(retain),
-        "terms": {
-            s.name: {
-                "loss": s.loss,
-                "weight": s.weight,
-                "n_rows": len(pools[s.name].texts),
-                **{k: v for k, v in s.options.items() if k not in ("gallery", "gallery_group")},
-            }
-            for s in specs
-        },
-    }
-    logger.info(
-        "%s: %d steps in %.1fs, trainable share %.3f%%",
-        desc,
-        result.steps_run,
-        result.seconds,
-        100 * share,
-    )
-    return AdapterBundle.from_peft(encoder.model, manifest), result.history
-
-
-#: Params that do not change what is learned (a checkpoint made under others still fits).
-NON_SEMANTIC = {"progress", "checkpoint", "log_every", "device", "baseline"}
-
-
-def _semantic(params: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in params.items() if k not in NON_SEMANTIC}

@@ -28,18 +28,11 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from relsafe.editing.adapter_io import AdapterBundle
-from relsafe.editing.device import autocast, resolve_device, resolve_precision
+from relsafe.editing.device import autocast
 from relsafe.editing.lm_losses import SeqScores
-from relsafe.editing.lora import add_lora, trainable_count, trainable_share
 from relsafe.editing.losses import get_loss
-from relsafe.editing.manifest import frame_hash, params_fingerprint
-from relsafe.editing.trainer import (
-    MetricCallback,
-    StepCallback,
-    StepContext,
-    TrainerConfig,
-    train_loop,
-)
+from relsafe.editing.terms import options_of, parse_term_block, pick_rows
+from relsafe.editing.trainer import MetricCallback, StepCallback, StepContext
 from relsafe.models.causal_lm import chat_inputs
 
 logger = logging.getLogger(__name__)
@@ -84,39 +77,29 @@ _TERM_KEYS = {f.name for f in fields(LMTermSpec)} - {"name", "options"}
 def parse_lm_terms(
     block: Mapping[str, Any] | None, where: str = "train_edit.causal_lm.terms"
 ) -> list[LMTermSpec]:
-    block = block or DEFAULT_LM_TERMS
-    specs = []
-    for name in sorted(block):
-        raw = dict(block[name] or {})
-        if "loss" not in raw:
-            raise ValueError(f"{where}.{name}: needs a `loss` (one of the registered losses)")
-        data = raw.get("data", "retain" if name == "retain" else "forget")
-        target = raw.get("target", "refusal" if name == "refusal" else "completion")
-        if data not in ("forget", "retain"):
-            raise ValueError(f"{where}.{name}.data: {data!r}; expected 'forget' or 'retain'")
-        if target not in ("completion", "refusal"):
-            raise ValueError(
-                f"{where}.{name}.target: {target!r}; expected 'completion' or 'refusal'"
-            )
-        specs.append(
-            LMTermSpec(
-                name=name,
-                loss=str(raw["loss"]),
-                weight=float(raw.get("weight", 1.0)),
-                data=data,
-                target=target,
-                sources=list(raw["sources"]) if raw.get("sources") else None,
-                batch_size=int(raw["batch_size"]) if raw.get("batch_size") else None,
-                max_target_tokens=(
-                    int(raw["max_target_tokens"]) if raw.get("max_target_tokens") else None
-                ),
-                target_texts=_target_texts(raw.get("target_texts"), f"{where}.{name}"),
-                add_eos=bool(raw.get("add_eos", target == "refusal")),
-                options={k: v for k, v in raw.items() if k not in _TERM_KEYS},
-            )
-        )
-        get_loss(specs[-1].loss)
-    return specs
+    return parse_term_block(block, DEFAULT_LM_TERMS, where, _make_lm_spec)
+
+
+def _make_lm_spec(name: str, raw: dict[str, Any], where: str) -> LMTermSpec:
+    data = raw.get("data", "retain" if name == "retain" else "forget")
+    target = raw.get("target", "refusal" if name == "refusal" else "completion")
+    if data not in ("forget", "retain"):
+        raise ValueError(f"{where}.{name}.data: {data!r}; expected 'forget' or 'retain'")
+    if target not in ("completion", "refusal"):
+        raise ValueError(f"{where}.{name}.target: {target!r}; expected 'completion' or 'refusal'")
+    return LMTermSpec(
+        name=name,
+        loss=str(raw["loss"]),
+        weight=float(raw.get("weight", 1.0)),
+        data=data,
+        target=target,
+        sources=list(raw["sources"]) if raw.get("sources") else None,
+        batch_size=int(raw["batch_size"]) if raw.get("batch_size") else None,
+        max_target_tokens=(int(raw["max_target_tokens"]) if raw.get("max_target_tokens") else None),
+        target_texts=_target_texts(raw.get("target_texts"), f"{where}.{name}"),
+        add_eos=bool(raw.get("add_eos", target == "refusal")),
+        options=options_of(raw, _TERM_KEYS),
+    )
 
 
 def _target_texts(raw: Any, where: str) -> list[str] | None:
@@ -140,7 +123,11 @@ def train_rows(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 
 
 def augment_prompts(
-    frame: pd.DataFrame, block: Mapping[str, Any] | None, seed: int, name: str
+    frame: pd.DataFrame,
+    block: Mapping[str, Any] | None,
+    seed: int,
+    name: str,
+    terms_key: str = "causal_lm",
 ) -> pd.DataFrame:
     """Append rows whose ``text`` (the realised tuple) is asked about in new phrasings.
 
@@ -153,13 +140,13 @@ def augment_prompts(
     unknown = sorted(set(block) - {"templates", "copies", "sources"})
     if unknown:
         raise ValueError(
-            f"train_edit.causal_lm.augment: unknown key(s) {unknown}; expected templates, copies, sources"
+            f"train_edit.{terms_key}.augment: unknown key(s) {unknown}; expected templates, copies, sources"
         )
     templates, copies = list(block.get("templates") or []), int(block.get("copies", 0))
     bad = [t for t in templates if "{t}" not in t]
     if bad:
         raise ValueError(
-            f"train_edit.causal_lm.augment.templates: {bad} lack the {{t}} placeholder"
+            f"train_edit.{terms_key}.augment.templates: {bad} lack the {{t}} placeholder"
         )
     if not templates or not copies or "text" not in frame.columns:
         return frame
@@ -327,7 +314,8 @@ def _decoder_and_head(model: torch.nn.Module):
     if get_decoder is None or get_head is None:
         return None
     config = getattr(base, "config", None)
-    if any(getattr(config, a, None) not in (None, 1, 1.0) for a in _LOGIT_TRANSFORMS):
+    configs = [config, getattr(config, "text_config", None)]  # a VLM's language model config
+    if any(getattr(c, a, None) not in (None, 1, 1.0) for c in configs for a in _LOGIT_TRANSFORMS):
         return None
     decoder, head = get_decoder(), get_head()
     return (decoder, head) if decoder is not None and head is not None else None
@@ -434,12 +422,9 @@ def make_lm_compute_terms(
 
     def compute(model: torch.nn.Module, ctx: StepContext) -> dict[str, torch.Tensor]:
         pairs, picks = [], []
-        for spec in specs:
-            pool = pools[spec.name]
-            if not pool.prompt_ids or spec.name not in ctx.weights:
-                continue
-            n = min(spec.batch_size or batch_size, len(pool.prompt_ids))
-            idx = np.sort(ctx.rng.choice(len(pool.prompt_ids), size=n, replace=False))
+        sizes = {s.name: len(pools[s.name].prompt_ids) for s in specs}
+        for spec, idx in pick_rows(specs, sizes, ctx.weights, ctx.rng, batch_size):
+            pool, n = pools[spec.name], len(idx)
             picks.append((spec, idx, range(len(pairs), len(pairs) + n)))
             pairs.extend((pool.prompt_ids[i], pool.target_ids[i]) for i in idx)
         batch = collate(pairs, pad_id, ctx.device)
@@ -481,90 +466,21 @@ def train_lm_edit(
     """Train a LoRA adapter for textual unlearning; returns the adapter and the history.
 
     ``forget`` / ``retain`` are ``lm_forget_set`` / ``lm_retain_set``; only their
-    ``split == "train"`` rows are used.
+    ``split == "train"`` rows are used. The shared path is
+    :func:`relsafe.editing.edit.train_family_edit`.
     """
-    forget, retain = train_rows(forget, "lm_forget_set"), train_rows(retain, "lm_retain_set")
-    if forget.empty:
-        raise ValueError("lm_forget_set has no split == 'train' rows: nothing to unlearn")
-    cfg = TrainerConfig.from_params(params)
-    block = dict(params.get("causal_lm") or {})
-    specs = parse_lm_terms(block.get("terms"))
-    n_forget, n_retain = len(forget), len(retain)
-    forget = augment_prompts(forget, block.get("augment"), cfg.seed, "forget")
-    retain = augment_prompts(retain, block.get("augment"), cfg.seed, "retain")
-    pad_id = (
-        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    )
-    pools = build_lm_pools(tokenizer, forget, retain, specs, block)
-    torch.manual_seed(cfg.seed)
-    model = add_lora(model, params.get("lora", {}) or {})
-    share, n_trainable = trainable_share(model), trainable_count(model)
-    device = torch.device(resolve_device(cfg.device))
-    precision = resolve_precision(device.type, cfg.mixed_precision)
-    model.to(device)
-    for spec in specs:
-        if spec.loss in NEEDS_REF_LOGP and pools[spec.name].prompt_ids:
-            pools[spec.name].ref_logp = reference_logps(
-                model,
-                pools[spec.name],
-                pad_id,
-                int(block.get("ref_batch_size", 16)),
-                device,
-                precision,
-            )
-    cols = [c for c in ("prompt", "completion", "refusal", "source") if c in forget.columns]
-    data_sha = frame_hash(forget, columns=cols) + ":" + frame_hash(retain, columns=cols)
-    fingerprint = params_fingerprint(
-        "causal_lm", _semantic(params), data_sha, manifest.get("base_sha256", ""), checkpoint_name
-    )
-    result = train_loop(
-        model,
-        make_lm_compute_terms(pools, specs, int(params.get("batch_size", 4)), pad_id),
-        {s.name: s.weight for s in specs},
-        cfg,
-        fingerprint=fingerprint,
-        checkpoint_name=checkpoint_name,
+    from relsafe.editing.edit import train_family_edit
+    from relsafe.families import get_family
+
+    return train_family_edit(
+        get_family("causal_lm"),
+        (model, tokenizer),
+        forget,
+        retain,
+        params,
+        manifest,
         on_metrics=on_metrics,
         on_step=on_step,
+        checkpoint_name=checkpoint_name,
         desc=desc,
     )
-    peft_model = result.model
-    peft_model.eval()
-    manifest = {
-        **manifest,
-        "data_sha256": manifest.get("data_sha256") or data_sha,
-        "trainable_share": share,
-        "trainable_params": n_trainable,
-        "train_seconds": result.seconds,
-        "steps_run": result.steps_run,
-        "stopped_early": result.stopped_early,
-        "resumed_from_step": result.resumed_from,
-        "device": result.device,
-        "mixed_precision": result.mixed_precision,
-        "n_forget_train": n_forget,
-        "n_retain_train": n_retain,
-        "n_augmented": len(forget) + len(retain) - n_forget - n_retain,
-        "terms": {
-            s.name: {
-                "loss": s.loss,
-                "weight": s.weight,
-                "n_rows": len(pools[s.name].prompt_ids),
-                **s.options,
-            }
-            for s in specs
-        },
-    }
-    logger.info(
-        "%s: %d steps in %.1fs, trainable share %.3f%%",
-        desc,
-        result.steps_run,
-        result.seconds,
-        100 * share,
-    )
-    return AdapterBundle.from_peft(peft_model, manifest), result.history
-
-
-def _semantic(params: Mapping[str, Any]) -> dict[str, Any]:
-    from relsafe.editing.encoder_edit import NON_SEMANTIC
-
-    return {k: v for k, v in params.items() if k not in NON_SEMANTIC}

@@ -35,6 +35,9 @@ DEFAULT_TARGETS: dict[str, list[str]] = {
     "qwen3": ["q_proj", "k_proj", "v_proj", "o_proj"],
     "gemma": ["q_proj", "k_proj", "v_proj", "o_proj"],
     "gemma2": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "gemma3_text": ["q_proj", "k_proj", "v_proj", "o_proj"],  # Gemma 3 VLMs' language model
+    "qwen2_vl_text": ["q_proj", "k_proj", "v_proj", "o_proj"],  # Qwen2-VL's language model
+    "qwen2_5_vl_text": ["q_proj", "k_proj", "v_proj", "o_proj"],
     "phi3": ["qkv_proj", "o_proj"],
     "gpt2": ["c_attn", "c_proj"],
     "gpt_neox": ["query_key_value", "dense"],

@@ -13,23 +13,28 @@ from typing import Any
 import pandas as pd
 
 from relsafe.editing.adapter_io import AdapterBundle
-from relsafe.editing.lora import add_lora, trainable_count, trainable_share
+from relsafe.editing.lora import trainable_count, trainable_share
 from relsafe.editing.manifest import base_model_hash, build_manifest
 from relsafe.editing.trainer import MetricCallback, StepCallback
 
 logger = logging.getLogger(__name__)
 
-FAMILIES = ("encoder", "causal_lm")
 KINDS = ("edit", "baseline")
 
 
 def check_family(model_params: Mapping[str, Any]) -> str:
-    family = model_params.get("family", "encoder")
-    if family not in FAMILIES:
-        raise ValueError(
-            f"model.family {family!r}: expected one of {FAMILIES} (conf/base/parameters_train_edit.yml)"
-        )
-    return family
+    """``model.family``, checked against :mod:`relsafe.families` (a clear error otherwise)."""
+    from relsafe.families import check_family as _check
+
+    return _check(model_params)
+
+
+def __getattr__(name: str):
+    if name == "FAMILIES":  # the known families, found in relsafe.families
+        from relsafe.families import family_names
+
+        return tuple(family_names())
+    raise AttributeError(name)
 
 
 def _manifest(
@@ -53,14 +58,9 @@ def _manifest(
 
 
 def _load_base(model_params: Mapping[str, Any]):
-    family = check_family(model_params)
-    if family == "encoder":
-        from relsafe.models.encoders import EncoderConfig, load_encoder
+    from relsafe.families import get_family
 
-        return load_encoder(EncoderConfig.from_params(model_params))
-    from relsafe.models.causal_lm import CausalLMConfig, load_causal_lm
-
-    return load_causal_lm(CausalLMConfig.from_params(model_params))
+    return get_family(check_family(model_params)).load_base(model_params)
 
 
 def identity_adapter(
@@ -70,9 +70,12 @@ def identity_adapter(
 
     Lets downstream datasets and nodes stay uniform when the baseline is switched off.
     """
-    base = _load_base(model_params)
-    module = base.model if check_family(model_params) == "encoder" else base[0]
-    peft_model = add_lora(module, params.get("lora", {}) or {})
+    from relsafe.families import get_family
+
+    family = get_family(check_family(model_params))
+    _, peft_model = family.attach_lora(
+        family.load_base(model_params), dict(params.get("lora", {}) or {})
+    )
     manifest = _manifest(
         "baseline", model_params, params, policy_sha, {"skipped": True, "skip_reason": reason}
     )
@@ -99,9 +102,11 @@ def run_edit(
 ) -> tuple[AdapterBundle, pd.DataFrame]:
     """Train the relational edit (``kind="edit"``) or the concept-erasure baseline.
 
-    Encoder family: ``forget``/``retain`` are the text sets. Causal-LM family: ``lm_forget``
-    / ``lm_retain`` (their train split) are used, and for the baseline the LM rows whose
-    ``text`` mentions an erased concept move from retain to forget with a refusal target.
+    The family (:mod:`relsafe.families`) picks its rows: the encoder the text sets
+    ``forget``/``retain``; the generative families ``lm_forget`` / ``lm_retain`` (their train
+    split), and for the baseline the LM rows whose ``text`` mentions an erased concept move
+    from retain to forget with a refusal target. One training path for every family:
+    :func:`relsafe.editing.edit.train_family_edit`.
     """
     if kind not in KINDS:
         raise ValueError(f"kind {kind!r}: expected one of {KINDS}")
@@ -117,49 +122,19 @@ def run_edit(
         extra = {"baseline": "concept_erasure", "concept": baseline.get("concept", "auto")}
     name = f"{family}_{kind}"
     desc = f"{'LoRA edit' if kind == 'edit' else 'concept-erasure baseline'} ({family})"
-    if family == "encoder":
-        from relsafe.editing.encoder_edit import train_encoder_edit
+    from relsafe.editing.edit import train_family_edit
+    from relsafe.families import get_family
 
-        if kind == "baseline":
-            from relsafe.editing.erasure import erasure_sets
-
-            forget, retain = erasure_sets(policy, forget, retain, baseline.get("concept", "auto"))
-        encoder = _load_base(model_params)
-        manifest = _manifest(kind, model_params, params, policy_sha, extra)
-        return train_encoder_edit(
-            encoder,
-            forget,
-            retain,
-            params,
-            manifest,
-            on_metrics=on_metrics,
-            on_step=on_step,
-            checkpoint_name=name,
-            desc=desc,
-        )
-    from relsafe.editing.lm_edit import train_lm_edit
-
-    if lm_forget is None or lm_retain is None:
-        raise ValueError(
-            "model.family is causal_lm but lm_forget_set / lm_retain_set were not given (run build_sets with --env lm)"
-        )
-    if kind == "baseline":
-        from relsafe.editing.erasure import erasure_lm_sets
-
-        lm_forget, lm_retain = erasure_lm_sets(
-            policy,
-            lm_forget,
-            lm_retain,
-            baseline.get("concept", "auto"),
-            refusal=baseline.get("lm_refusal"),
-        )
-    model, tokenizer = _load_base(model_params)
+    fam = get_family(family)
+    sets = {"forget": forget, "retain": retain, "lm_forget": lm_forget, "lm_retain": lm_retain}
+    rows_forget, rows_retain = fam.edit_rows(kind, policy, baseline, sets)
+    base = fam.load_base(model_params)
     manifest = _manifest(kind, model_params, params, policy_sha, extra)
-    return train_lm_edit(
-        model,
-        tokenizer,
-        lm_forget,
-        lm_retain,
+    return train_family_edit(
+        fam,
+        base,
+        rows_forget,
+        rows_retain,
         params,
         manifest,
         on_metrics=on_metrics,

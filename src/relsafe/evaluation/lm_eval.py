@@ -264,8 +264,12 @@ def evaluate_lm_variants(
     cfg: LMEvalConfig,
     plain_text: Sequence[str] = (),
     generate_fn: Callable[..., list[str]] | None = None,
+    after_variant: Callable[[str, object, dict[str, float]], None] | None = None,
 ) -> tuple[dict[str, dict[str, float]], pd.DataFrame]:
-    """Run every variant: ``activate(name)`` returns ``(model, tokenizer)`` with that adapter on."""
+    """Run every variant: ``activate(name)`` returns ``(model, tokenizer)`` with that adapter on.
+
+    ``after_variant(name, model, metrics)`` runs with the variant still active (more inputs
+    scored on it add to ``metrics``)."""
     from relsafe.models.causal_lm import generate_responses
 
     generate_fn = generate_fn or generate_responses
@@ -287,6 +291,8 @@ def evaluate_lm_variants(
         metrics = lm_variant_metrics(part, cfg)
         if plain_text:
             metrics["ppl"] = perplexity(model, tok, plain_text, cfg.ppl_max_length)
+        if after_variant is not None:
+            after_variant(name, model, metrics)
         per_variant[name] = metrics
         scored.append(part)
     return per_variant, pd.concat(scored, ignore_index=True)

@@ -257,18 +257,27 @@ def evaluate_lm(
     lm_sets: pd.DataFrame,
     plain_text: str,
     params: Mapping,
+    family=None,
+    extra_modalities=None,
 ) -> EvaluationResult:
-    """Causal-LM family: ASR / refusals with robustness attacks, and plain-text perplexity."""
-    from relsafe.models.causal_lm import CausalLMConfig, load_causal_lm
+    """Generative families: ASR / refusals with robustness attacks, and plain-text perplexity.
 
+    ``family`` (:class:`relsafe.families.base.Family`, default ``causal_lm``) loads the base;
+    ``extra_modalities(variant, model, base) -> (metrics, rows)``, when given, scores more
+    inputs per variant with the same judge (the VLM family's image-borne attacks).
+    """
+    from relsafe.families import get_family
+
+    family = family or get_family("causal_lm")
     start = time.perf_counter()
     for name, adapter in adapters.items():
-        check_adapter_family(name, adapter, "causal_lm")
+        check_adapter_family(name, adapter, family.name)
     cfg = LMEvalConfig.from_params(params.get("lm", {}))
     judge_cfg = dict(cfg.judge)
     judge = get_judge(judge_cfg.pop("name", "refusal_phrases"), **judge_cfg)
     rows = attack_rows(select_prompts(lm_sets, cfg), cfg)
-    base_model, tok = load_causal_lm(CausalLMConfig.from_params(dict(model)))
+    base = family.load_base(dict(model))
+    base_model, tok = family.model_and_tokenizer(base)
     state = {"model": base_model}
 
     def activate(name: str):
@@ -279,8 +288,23 @@ def evaluate_lm(
             )
         return state["model"], tok
 
+    extra_rows: list[pd.DataFrame] = []
+    after_variant = None
+    if extra_modalities is not None:
+
+        def after_variant(name: str, model, metrics: dict[str, float]) -> None:
+            more, more_rows = extra_modalities(name, model, base, judge, cfg)
+            metrics.update(more)
+            extra_rows.append(more_rows)
+
     per_variant, scored = evaluate_lm_variants(
-        [BASE, *adapters], activate, rows, judge, cfg, split_paragraphs(plain_text or "")
+        [BASE, *adapters],
+        activate,
+        rows,
+        judge,
+        cfg,
+        split_paragraphs(plain_text or ""),
+        after_variant=after_variant,
     )
     metrics = flatten_lm(per_variant)
     metrics["eval_seconds"] = round(time.perf_counter() - start, 2)
@@ -291,6 +315,8 @@ def evaluate_lm(
         len(adapters) + 1,
         metrics["eval_seconds"],
     )
+    if extra_rows:
+        scored = pd.concat([scored, *extra_rows], ignore_index=True)
     empty_drift = pd.DataFrame(columns=["text", "group", "rule_id", "variant", "drift"])
     return EvaluationResult(
         metrics=metrics,

@@ -50,12 +50,18 @@ def load_causal_lm(
 
 
 def chat_inputs(tokenizer: PreTrainedTokenizerBase, prompts: list[str]) -> list[str]:
-    """Render prompts with the model's chat template (plain text when it has none)."""
+    """Render prompts with the model's chat template (plain text when it has none).
+
+    A VLM's tokenizer (:func:`relsafe.models.vlm.load_vlm`) renders each prompt as one text
+    content part, the message form VLM chat templates expect."""
     if not getattr(tokenizer, "chat_template", None):
         return list(prompts)
+    parts = getattr(tokenizer, "relsafe_content_parts", False)
     return [
         tokenizer.apply_chat_template(
-            [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
+            [{"role": "user", "content": [{"type": "text", "text": p}] if parts else p}],
+            tokenize=False,
+            add_generation_prompt=True,
         )
         for p in prompts
     ]

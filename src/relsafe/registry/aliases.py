@@ -105,15 +105,25 @@ def load_registered(name: str, alias: str = CHAMPION):
     return mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
 
 
-#: ``model.family`` -> key of the registered model name in ``parameters_register.yml``.
-NAME_KEYS = {"encoder": "encoder_model_name", "causal_lm": "lm_model_name"}
+def _name_keys() -> dict[str, str]:
+    """``model.family`` -> key of the registered model name in ``parameters_register.yml``."""
+    from relsafe.families import family_names, get_family
+
+    return {name: get_family(name).registry_name_key for name in family_names()}
+
+
+def __getattr__(name: str):
+    if name == "NAME_KEYS":
+        return _name_keys()
+    raise AttributeError(name)
 
 
 def registered_model_name(family: str, register_params: dict) -> str:
     """The registered model for ``family`` (``relsafe-encoder`` / ``relsafe-lm`` by default)."""
-    if family not in NAME_KEYS:
-        raise ValueError(f"model.family {family!r}: expected one of {sorted(NAME_KEYS)}")
-    key = NAME_KEYS[family]
+    name_keys = _name_keys()
+    if family not in name_keys:
+        raise ValueError(f"model.family {family!r}: expected one of {sorted(name_keys)}")
+    key = name_keys[family]
     if key not in register_params:
         raise KeyError(f"parameters_register.yml: register.{key} is missing")
     return str(register_params[key])

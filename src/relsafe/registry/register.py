@@ -23,7 +23,6 @@ import json
 import logging
 import tempfile
 import warnings
-from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from relsafe.families import PyfuncSpec, family_names, get_family
 from relsafe.models.sources import PACKAGE_PREFIX
 from relsafe.registry.aliases import alias_version, ensure_store
 from relsafe.registry.base_ref import (
@@ -65,35 +65,9 @@ logger = logging.getLogger(__name__)
 MODEL_CODE = Path(__file__).parent / "model_code"
 
 
-@dataclass(frozen=True)
-class FamilySpec:
-    """How one model family is logged: its code file, example input/output and params."""
-
-    model_code: str
-    input_column: str
-    examples: tuple[str, ...]
-    output_example: pd.DataFrame | None
-    params: dict = field(default_factory=dict)
-    requirements: tuple[str, ...] = ()
-
-
-FAMILIES: dict[str, FamilySpec] = {
-    "encoder": FamilySpec(
-        model_code="encoder_model.py",
-        input_column="text",
-        examples=("a child drinking juice", "a man sitting on a bench"),
-        output_example=None,  # [n, dim] float32: see _signature
-        params={"base": False},
-    ),
-    "causal_lm": FamilySpec(
-        model_code="lm_model.py",
-        input_column="prompt",
-        examples=("Say hello.",),
-        output_example=pd.DataFrame({"response": ["Hello!"]}),
-        params={"base": False, "max_new_tokens": 64},
-        requirements=("gguf",),
-    ),
-}
+#: How each model family is logged (its pyfunc spec, declared by relsafe.families.<family>).
+FamilySpec = PyfuncSpec
+FAMILIES: dict[str, FamilySpec] = {name: get_family(name).pyfunc for name in family_names()}
 #: What the pyfunc imports at load time (relsafe itself travels as ``code_paths``).
 BASE_REQUIREMENTS = (
     "mlflow",
@@ -154,6 +128,19 @@ def _signature(spec: FamilySpec, frame: pd.DataFrame):
     from mlflow.types.schema import Schema, TensorSpec
 
     signature = infer_signature(frame, spec.output_example, params=spec.params)
+    if spec.optional_inputs:  # e.g. the VLM's image column: text-only rows leave it out
+        from mlflow.types.schema import ColSpec
+
+        signature = ModelSignature(
+            inputs=Schema(
+                [
+                    ColSpec(c.type, c.name, required=c.name not in spec.optional_inputs)
+                    for c in signature.inputs.inputs
+                ]
+            ),
+            outputs=signature.outputs,
+            params=signature.params,
+        )
     if spec.output_example is None:  # embeddings: [n, dim] float32, dim set by the base model
         signature = ModelSignature(
             inputs=signature.inputs,
@@ -194,7 +181,7 @@ def _example_params(spec: FamilySpec) -> dict:
 def _smoke_test(model_uri: str, spec: FamilySpec) -> None:
     """Load the logged model from the store and predict one example; raise on any failure."""
     model = mlflow.pyfunc.load_model(model_uri)
-    frame = pd.DataFrame({spec.input_column: list(spec.examples[:1])})
+    frame = spec.input_frame(1)
     params = {**spec.params, **({"max_new_tokens": 2} if "max_new_tokens" in spec.params else {})}
     out = model.predict(frame, params=params)
     n = len(out)
@@ -315,7 +302,7 @@ def register_model(
             )
         tags |= {ADAPTER_SHA_TAG: adapter_sha, ADAPTER_KIND_TAG: str(kind)}
     ensure_store()
-    frame = pd.DataFrame({spec.input_column: list(spec.examples)})
+    frame = spec.input_frame()
     signature = _signature(spec, frame)
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,6 +12,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
+from relsafe.families import get_family
 from relsafe.policy import load_policy
 from relsafe.policy.lm_sets import (
     LM_COLUMNS,
@@ -64,8 +65,11 @@ def build_lm_prompts(
     ``complete_lm_sets`` loads no model. The policy is still validated.
     """
     policy = load_policy(policy_data, source=POLICY_SOURCE)
-    if model is not None and model.get("family", "encoder") == "encoder":
-        logger.info("build_lm_prompts: model.family='encoder', LM prompt sets left empty")
+    if model is not None and not get_family(model.get("family", "encoder")).uses_lm_sets:
+        logger.info(
+            "build_lm_prompts: model.family=%r trains on no LM set; LM prompt sets left empty",
+            model.get("family", "encoder"),
+        )
         empty = pd.DataFrame({c: pd.Series(dtype=object) for c in LM_COLUMNS})
         return empty, empty.copy()
     cfg = LMSetConfig.from_params(params.get("lm"))
@@ -105,7 +109,8 @@ def complete_lm_sets(
     model: dict,
     params: dict,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Fill ``completion`` with the base LM's own greedy answers (causal_lm family only).
+    """Fill ``completion`` with the base model's own greedy answers (generative families:
+    ``causal_lm``, ``vlm``).
 
     Answers come from ``completion_cache`` (keyed by model, prompt and generation params)
     when present; only the others are generated, in length-sorted batches. Returns the two
@@ -115,10 +120,10 @@ def complete_lm_sets(
     seed = int(params.get("seed", 42))
     generate = None
     cache = None
-    if model.get("family") == "causal_lm":
+    family = get_family(model.get("family", "encoder"))
+    if family.uses_lm_sets:
         import torch
 
-        from relsafe.models.causal_lm import CausalLMConfig, load_causal_lm
         from relsafe.models.completion_cache import CompletionCache, model_fingerprint
 
         device = (
@@ -129,13 +134,10 @@ def complete_lm_sets(
         loaded: dict = {}
 
         def base_generate(prompts: list[str]) -> list[str]:
-            from relsafe.models.causal_lm import generate_responses
-
             if not loaded:  # load the model only when something is not cached
-                loaded["lm"] = load_causal_lm(CausalLMConfig.from_params(model), device=device)
-            lm, tok = loaded["lm"]
-            return generate_responses(
-                lm, tok, prompts, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size
+                loaded["lm"] = family.load_base(model, device=device)
+            return family.generate(
+                loaded["lm"], prompts, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size
             )
 
         generate = cache.wrap(base_generate)

@@ -11,11 +11,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from relsafe.editing import AdapterBundle
-from relsafe.editing.manifest import frame_hash
 from relsafe.evaluation.comparison import clean_metrics, comparison_table
 from relsafe.evaluation.plots import drift_histograms, examples_table, per_rule_bars
 from relsafe.evaluation.report import build_report
-from relsafe.evaluation.suite import evaluate_encoder, evaluate_lm
+from relsafe.families import get_family
 from relsafe.policy import load_policy
 from relsafe.registry.binding import BINDING_KEY, make_binding
 
@@ -36,7 +35,8 @@ def evaluate_edit(
     model: dict,
     params: dict,
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Evaluate base, edit and baseline; dispatch on ``model.family``.
+    """Evaluate base, edit and baseline with the family of ``model.family``
+    (:meth:`relsafe.families.base.Family.evaluate`).
 
     Returns metrics (flat), per-row results, comparison table, per-rule table, drift table
     and before/after examples. ``policy_data`` (the raw policy YAML) gives each rule's
@@ -51,42 +51,26 @@ def evaluate_edit(
     adapter's content hash and kind, and the hashes of the scored rows and the policy, so
     that registration can refuse metrics that belong to another adapter.
     """
-    family = model.get("family", "encoder")
-    scored = (
-        frame_hash(eval_set, retain_set)
-        + (
-            ":" + frame_hash(compositionality_captions)
-            if compositionality_captions is not None
-            else ""
-        )
-        if family == "encoder"
-        else frame_hash(lm_forget_set, lm_retain_set)
-        + (":" + frame_hash(lm_eval_set) if lm_eval_set is not None else "")
-        + ":"
-        + hashlib.sha256(str(plain_text).encode()).hexdigest()
-    )
-    eval_set = with_categories(eval_set, policy_data)
+    fam = get_family(model.get("family", "encoder"))
+    family = fam.name
+    inputs = {
+        "eval_set": with_categories(eval_set, policy_data),
+        "retain_set": retain_set,
+        "lm_forget_set": lm_forget_set,
+        "lm_retain_set": lm_retain_set,
+        "lm_eval_set": lm_eval_set,
+        "plain_text": plain_text,
+        "compositionality_captions": compositionality_captions,
+        "policy_data": policy_data,
+        "eval_params": params,
+    }
+    scored_sha = fam.scored_hash({**inputs, "eval_set": eval_set})
     adapters = evaluated_adapters(edit_adapter, baseline_adapter, params)
-    if family == "encoder":
-        result = evaluate_encoder(
-            model, adapters, eval_set, retain_set, params, compositionality_captions
-        )
-    elif family == "causal_lm":
-        lm_sets = pd.concat(
-            [f for f in (lm_forget_set, lm_retain_set, lm_eval_set) if f is not None],
-            ignore_index=True,
-        )
-        result = evaluate_lm(model, adapters, lm_sets, plain_text, params)
-    else:
-        raise ValueError(
-            f"model.family {family!r}: expected 'encoder' or 'causal_lm' (parameters_train_edit.yml)"
-        )
+    result = fam.evaluate(model, adapters, inputs, params)
     metrics = clean_metrics(result.metrics)
     if params.get("log_mlflow", True) and mlflow.active_run() is not None:
         mlflow.log_metrics(metrics)
-    binding = make_binding(
-        adapters, hashlib.sha256(scored.encode()).hexdigest(), _policy_sha(policy_data), family
-    )
+    binding = make_binding(adapters, scored_sha, _policy_sha(policy_data), family)
     return (
         {**metrics, BINDING_KEY: binding},
         result.rows,
