@@ -384,6 +384,30 @@ class SuggestPolicyBlock(Strict):
     model: ModelBlock
 
 
+class CliProbeBlock(Strict):
+    top_k: PosInt = 5
+    max_new_tokens: PosInt = 64
+    gallery_dataset: str = "eval_set"
+    gallery_column: str = "gallery_text"
+
+
+class CliCompareBlock(Strict):
+    report: str = "data/08_reporting/model_comparison.html"
+
+
+class CliStatusBlock(Strict):
+    max_versions: PosInt = 10
+    dvc_timeout_s: Annotated[float, Field(gt=0)] = 120
+
+
+class CliBlock(Strict):
+    """The operator CLI (relsafe.cli)."""
+
+    probe: CliProbeBlock = CliProbeBlock()
+    compare: CliCompareBlock = CliCompareBlock()
+    status: CliStatusBlock = CliStatusBlock()
+
+
 #: params block -> schema. A block not listed here is an error (a misspelt block name).
 SCHEMAS: dict[str, type[BaseModel]] = {
     "model": ModelBlock,
@@ -394,6 +418,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "register": RegisterBlock,
     "promote": PromoteBlock,
     "suggest_policy": SuggestPolicyBlock,
+    "cli": CliBlock,
 }
 
 
