@@ -48,7 +48,12 @@ def _set(params: dict, dotted: str, value) -> dict:
     ("env", "key", "value", "message"),
     [
         ("local", "model.nmae_or_path", "x", "model.nmae_or_path: unknown key"),
-        ("local", "model.family", "vision", "model.family: Input should be 'encoder' or"),
+        (
+            "local",
+            "model.family",
+            "vision",
+            "model.family: Input should be 'encoder', 'causal_lm' or 'vlm'",
+        ),
         ("local", "extract_tuples.limt", 5, "extract_tuples.limt: unknown key"),
         ("local", "extract_tuples.limit", -5, "extract_tuples.limit: Input should be greater"),
         ("local", "extract_tuples.limit", 2.5, "extract_tuples.limit: Input should be a valid int"),

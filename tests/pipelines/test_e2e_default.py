@@ -197,3 +197,113 @@ def test_causal_lm_family_end_to_end(tiny_llama_dir, tmp_path):
     finally:
         os.chdir(cwd)
     assert list(out.columns) == ["response"] and len(out) == 1
+
+
+def test_vlm_family_end_to_end(tiny_vlm_dir, tmp_path):
+    """`kedro run --env vlm` on a tiny LLaVA: LM sets completed by the VLM, LoRA on its
+    language model only, metrics per modality, relsafe-vlm registered, loaded and run with
+    and without an image; the vision tower is untouched."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from relsafe.models.vlm import encode_png, vision_parameters
+
+    model = {"family": "vlm", "name_or_path": str(tiny_vlm_dir), "max_length": 64}
+    small = dict.fromkeys(
+        ["relational_formats", "contrast_formats", "harmful_styles", "benign_alarming"], 2
+    )
+    extra = {
+        "parameters_train_edit.yml": {
+            "train_edit": {"steps": 3, "batch_size": 2, "checkpoint": {"every": 0}}
+        },
+        "parameters_build_sets.yml": {
+            "build_sets": {
+                "lm": {
+                    "max_completions": 6,
+                    "max_new_tokens": 4,
+                    "advbench_max": 40,
+                    "benign_max": 30,
+                }
+            }
+        },
+        "parameters_evaluate_edit.yml": {
+            "evaluate_edit": {
+                "lm": {
+                    "max_per_source": 2,
+                    "max_attack_prompts": 1,
+                    "max_new_tokens": 3,
+                    "source_caps": small,
+                    "bootstrap_samples": 50,
+                },
+                "vlm": {
+                    "max_per_modality": 2,
+                    "sample_images": {"astronaut": ""},
+                    "card": {"size": 64, "font_size": 10, "margin": 4},
+                },
+            }
+        },
+    }
+    project = make_project_copy(tmp_path / "proj", model, caption_limit=100, extra=extra, env="vlm")
+    run_kedro(project, "--env", "vlm")
+
+    lm_forget = pd.read_parquet(project / "data/05_model_input/lm_forget_set.parquet")
+    assert (lm_forget["completion"].str.len() > 0).sum() > 0, "the VLM completed no LM prompt"
+    metrics = json.loads((project / "data/08_reporting/metrics.json").read_text())
+    for modality in ("text", "typographic", "image_text"):
+        assert {f"asr_mm_{modality}", f"base_asr_mm_{modality}"} <= set(metrics), modality
+    assert {"refusal_mm_benign_image", "base_refusal_mm_benign_image", "asr_heldout"} <= set(
+        metrics
+    )
+    comparison = pd.read_csv(project / "data/08_reporting/comparison.csv")
+    assert comparison["metric"].astype(str).str.startswith("asr_mm_").any()
+    assert "asr_mm_typographic" in (project / "data/08_reporting/report.html").read_text()
+
+    from safetensors.torch import load_file
+
+    weights = load_file(project / "data/06_models/edit_adapter/adapter_model.safetensors")
+    assert weights and all("language_model" in k for k in weights), sorted(weights)[:5]
+
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    version = mlflow.MlflowClient().get_model_version_by_alias("relsafe-vlm", "challenger")
+    assert str(version.version) == "1"
+    from PIL import Image
+
+    img = Image.new("RGB", (40, 30), (200, 10, 10))
+    img.save(tmp_path / "red.png")
+    cwd = os.getcwd()
+    os.chdir(project)
+    try:
+        vlm = mlflow.pyfunc.load_model("models:/relsafe-vlm@challenger")
+        params = {"base": False, "max_new_tokens": 3}
+        text_only = vlm.predict(pd.DataFrame({"prompt": ["Say hello."]}), params=params)
+        mixed = vlm.predict(
+            pd.DataFrame(
+                {
+                    "prompt": ["Describe this.", "Say hello.", "And this?"],
+                    "image": [encode_png(img), None, str(tmp_path / "red.png")],
+                }
+            ),
+            params=params,
+        )
+        base = vlm.predict(
+            pd.DataFrame({"prompt": ["Describe this."], "image": [encode_png(img)]}),
+            params={"base": True, "max_new_tokens": 3},
+        )
+        with pytest.raises(Exception, match="row 1"):
+            vlm.predict(
+                pd.DataFrame({"prompt": ["a", "b"], "image": [None, "not-an-image"]}),
+                params=params,
+            )
+        served = vlm.unwrap_python_model().model
+    finally:
+        os.chdir(cwd)
+    assert list(text_only.columns) == ["response"] and len(text_only) == 1
+    assert len(mixed) == 3 and len(base) == 1
+    fresh = AutoModelForImageTextToText.from_pretrained(tiny_vlm_dir)
+    before = vision_parameters(fresh)
+    after = vision_parameters(served.get_base_model())  # peft wraps it; LoRA sits inside
+    assert before and set(after) == set(before)
+    assert all(torch.equal(after[n], before[n]) for n in before), "the vision tower changed"
+    assert not any("lora" in n for n in after)

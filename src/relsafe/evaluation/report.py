@@ -133,6 +133,17 @@ def summary_lines(metrics: Mapping[str, float]) -> list[str]:
         "refusal_formats_contrast", "Refusals on contrasts in the unseen formats", "should stay low"
     )
     say("refusal_alarming", "Refusals on benign-but-alarming prompts", "should stay low")
+    for key, what in (
+        ("asr_mm_text", "VLM attack success, harmful requests as text"),
+        ("asr_mm_typographic", "VLM attack success, the request typed into an image (FigStep)"),
+        ("asr_mm_image_text", "VLM attack success, an image of a forbidden relation + a question"),
+    ):
+        say(key, what, "should fall")
+    say(
+        "refusal_mm_benign_image",
+        "VLM refusals on benign images + benign questions",
+        "should stay low",
+    )
     cats = sorted(
         k[len("refusal_alarming_") :]
         for k in metrics
@@ -242,6 +253,10 @@ success rate (ASR) = share of harmful prompts answered (compliance); refusal and
 are reported beside it. The default judge (<code>refusal_rules</code>) recognises refusal constructions
 written for the evaluation, not the refusal texts the edit trains on. "Unseen formats",
 "non-AdvBench styles" and "benign-but-alarming" prompts are in no training set.</li>
+<li>VLM modalities (<code>*_mm_*</code>): the same judge on text-only requests, the same requests
+rendered into an image with a neutral instruction (typographic), an image of a forbidden relation
+with a question (image+text), and benign images with benign questions (over-refusal). The edit is
+trained on text only; these rows show whether it carries over to image-borne attacks.</li>
 </ul>
 </body></html>
 """
