@@ -114,7 +114,7 @@ def test_unknown_env_is_bad_input(invoke):
 def test_entry_point_dispatch_keeps_relsafe_as_kedro_run():
     from relsafe.__main__ import OPERATOR_COMMANDS, operator_command
 
-    assert OPERATOR_COMMANDS == set(relsafe.commands)
+    assert set(relsafe.commands) == OPERATOR_COMMANDS
     assert operator_command(["policy", "check"], OPERATOR_COMMANDS)
     assert operator_command(["--env", "lm", "status"], OPERATOR_COMMANDS)
     assert operator_command(["--help"], OPERATOR_COMMANDS)
