@@ -46,8 +46,10 @@ promote: install  ## promote the challenger to champion if the gates pass
 rollback: install  ## point champion back at previous-champion
 	$(BIN)/kedro run --pipelines rollback
 
-dag: install  ## generate the Airflow DAG for the full chain (extract ... promote) into airflow_dags/
-	$(BIN)/kedro airflow create --pipelines __full__ --target-dir airflow_dags --env $(or $(DAG_ENV),local)
+dag: install  ## generate one Airflow DAG per model family (local = encoder, lm, vlm; DAG_ENV=x for one) into airflow_dags/
+	for env in $(or $(DAG_ENV),local lm vlm); do \
+		$(BIN)/kedro airflow create --pipelines __full__ --target-dir airflow_dags --env $$env || exit 1; \
+	done
 
 repro: install  ## re-run the DVC stages whose code, data or params changed (dvc.yaml must be current)
 	$(BIN)/python -m relsafe.dvc_stages --check

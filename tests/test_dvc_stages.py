@@ -37,8 +37,12 @@ def dvc_yaml() -> dict:
 def catalog() -> CatalogConfigResolver:
     """conf/base catalog parsed straight from YAML (Kedro's resolver only expands factories)."""
     config: dict = {}
+    base_globals = yaml.safe_load((PROJECT_ROOT / "conf/base/globals.yml").read_text()) or {}
     for file in sorted((PROJECT_ROOT / "conf" / "base").glob("catalog*.yml")):
-        config.update(yaml.safe_load(file.read_text()) or {})
+        text = file.read_text()
+        for key, value in base_globals.items():  # the default family's ${globals:...} paths
+            text = text.replace("${globals:" + key + "}", str(value))
+        config.update(yaml.safe_load(text) or {})
     config = {k: v for k, v in config.items() if not k.startswith("_")}
     return CatalogConfigResolver(
         config=config, default_runtime_patterns={"{default}": {"type": "MemoryDataset"}}
@@ -76,15 +80,21 @@ def test_every_pipeline_is_a_stage(pipelines, dvc_yaml):
     expected = [n for n in pipelines if not n.startswith("__") and n not in dvc_stages.NOT_STAGES]
     missing = sorted(set(expected) - set(dvc_yaml))
     assert not missing, f"pipelines without a DVC stage: {missing}"
-    assert not set(dvc_yaml) - set(expected), "dvc.yaml has stages for no pipeline"
+    envs = dvc_stages.family_envs(PROJECT_ROOT)
+    family_stages = {f"{n}_{env}" for n in expected for env in envs}
+    assert not set(dvc_yaml) - set(expected) - family_stages, "dvc.yaml has stages for no pipeline"
     chain = [n for n in dvc_stages.chain_order() if n in dvc_yaml]
     assert list(dvc_yaml)[: len(chain)] == chain
     for name, stage in dvc_yaml.items():
+        if "--env" in stage["cmd"]:  # a family stage: test_every_family_has_its_own_stages
+            continue
         assert stage["cmd"].startswith(f"kedro run --pipelines {name}"), stage["cmd"]
 
 
 def test_stage_deps_and_outs_match_pipeline_datasets(pipelines, dvc_yaml, catalog):
     for name, stage in dvc_yaml.items():
+        if "--env" in stage["cmd"]:  # a family stage: test_every_family_has_its_own_stages
+            continue
         pipe = pipelines[name]
         reads = {_file_of(catalog.resolve_pattern(d)) for d in _data(pipe.inputs())} - {None}
         writes = {_file_of(catalog.resolve_pattern(d)) for d in _data(pipe.all_outputs())} - {None}
@@ -101,6 +111,8 @@ def test_stage_deps_and_outs_match_pipeline_datasets(pipelines, dvc_yaml, catalo
 
 def test_stage_params_match_pipeline_params(pipelines, dvc_yaml):
     for name, stage in dvc_yaml.items():
+        if "--env" in stage["cmd"]:  # a family stage: test_every_family_has_its_own_stages
+            continue
         wanted = {
             p.removeprefix("params:") for p in pipelines[name].inputs() if p.startswith("params:")
         }
@@ -342,3 +354,21 @@ def test_data_hash_checks_folders_against_the_dvc_cache(tmp_path):
     assert not data_hash(tmp_path).endswith("-dirty")
     (folder / "b.csv").write_text("b")
     assert data_hash(tmp_path).endswith("-dirty")
+
+
+def test_every_family_has_its_own_stages(dvc_yaml):
+    """conf/lm and conf/vlm (globals.yml family) get train/evaluate/register/promote stages run
+    with their env, writing under <layer>/<family>/; none overlaps the encoder's outputs."""
+    envs = dvc_stages.family_envs(PROJECT_ROOT)
+    assert envs == {"lm": "causal_lm", "vlm": "vlm"}
+    for env, family in envs.items():
+        for name in ("build_sets", "train_edit", "evaluate_edit", "register", "promote"):
+            stage = dvc_yaml[f"{name}_{env}"]
+            assert stage["cmd"].startswith(f"kedro run --env {env} --pipelines {name}")
+        outs = _entries(dvc_yaml[f"train_edit_{env}"]["outs"])
+        assert f"data/06_models/{family}/edit_adapter" in outs
+        metrics = _entries(dvc_yaml[f"evaluate_edit_{env}"]["metrics"])
+        assert f"data/08_reporting/{family}/metrics.json" in metrics
+        # the LM nodes only: the text sets stay the encoder stage's outputs
+        assert "--nodes" in dvc_yaml[f"build_sets_{env}"]["cmd"]
+        assert "data/05_model_input/forget_set.parquet" in dvc_yaml[f"build_sets_{env}"]["deps"]

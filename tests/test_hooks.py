@@ -70,6 +70,16 @@ def test_typo_stops_the_run_before_any_node(project):
     assert not (project / "data" / "05_model_input").exists(), "a node ran"
 
 
+def test_family_of_another_env_is_refused(project):
+    """Each family writes its own outputs (globals.yml): `--params model.family=...` in the
+    encoder env would file causal-LM adapters and reports where the encoder's live."""
+    proc, _ = kedro(project, "--pipelines", "train_edit", "--params", "model.family=causal_lm")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "model.family is 'causal_lm'" in out and "--env" in out
+    assert not (project / "data" / "06_models").exists(), "a node ran"
+
+
 def test_unknown_env_is_named(project):
     proc, _ = kedro(project, "--pipelines", "promote", "--env", "nope")
     out = proc.stdout + proc.stderr

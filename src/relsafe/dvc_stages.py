@@ -90,12 +90,19 @@ class Stage:
     outs: list[DatasetFile] = field(default_factory=list)
     memory_inputs: list[str] = field(default_factory=list)
     memory_outputs: list[str] = field(default_factory=list)
+    pipeline: str = ""  # the Kedro pipeline (default: the stage name)
+    env: str | None = None  # a family's conf env (None: conf/base, the default family)
+    nodes: list[str] = field(default_factory=list)  # run only these nodes (a family's part)
 
     def as_dvc(self) -> dict[str, Any]:
         """The stage as a ``dvc.yaml`` mapping."""
-        cmd = f"kedro run --pipelines {self.name}"
-        if STAGE_ARGS.get(self.name):
-            cmd += " " + STAGE_ARGS[self.name]
+        pipeline = self.pipeline or self.name
+        env = f"--env {self.env} " if self.env else ""
+        cmd = f"kedro run {env}--pipelines {pipeline}"
+        if self.nodes:
+            cmd += " --nodes " + ",".join(self.nodes)
+        if STAGE_ARGS.get(pipeline):
+            cmd += " " + STAGE_ARGS[pipeline]
         out: dict[str, Any] = {"cmd": cmd}
         out["deps"] = [*self.code, *(d.path for d in self.deps)]
         if self.params:
@@ -143,7 +150,7 @@ def stage_names(pipelines: Mapping[str, Any]) -> list[str]:
 # --- catalog --------------------------------------------------------------------------------
 
 
-def load_catalog_resolver(project_root: Path) -> Any:
+def load_catalog_resolver(project_root: Path, env: str = "base") -> Any:
     """A Kedro ``CatalogConfigResolver`` over ``conf/base`` only (dataset factories included).
 
     ``conf/local`` is deliberately ignored: ``dvc.yaml`` is shared and must not depend on one
@@ -153,7 +160,7 @@ def load_catalog_resolver(project_root: Path) -> Any:
     from kedro.io.catalog_config_resolver import CatalogConfigResolver
 
     loader = OmegaConfigLoader(
-        conf_source=str(project_root / "conf"), base_env="base", default_run_env="base"
+        conf_source=str(project_root / "conf"), base_env="base", default_run_env=env
     )
     config = {
         k: {kk: vv for kk, vv in v.items() if kk != "credentials"}
@@ -229,9 +236,9 @@ def dataset_file(name: str, config: Mapping[str, Any], project_root: Path) -> Da
 # --- parameters -----------------------------------------------------------------------------
 
 
-def parameter_files(project_root: Path) -> dict[str, str]:
-    """Top-level parameter key -> the ``conf/base`` file (project-relative) that defines it."""
-    base = project_root / "conf" / "base"
+def parameter_files(project_root: Path, env: str = "base") -> dict[str, str]:
+    """Top-level parameter key -> the ``conf/<env>`` file (project-relative) that defines it."""
+    base = project_root / "conf" / env
     files = sorted(
         {
             *base.glob("parameters*.yml"),
@@ -360,8 +367,81 @@ def _data_names(names: Iterable[str]) -> list[str]:
     return sorted(n for n in names if n != "parameters" and not n.startswith("params:"))
 
 
+def family_envs(project_root: Path) -> dict[str, str]:
+    """Conf env -> model family, for every env whose ``globals.yml`` names a family other than
+    conf/base's (``conf/lm``, ``conf/vlm``): each gets its own stages (:func:`plan_stages`)."""
+    conf = Path(project_root) / "conf"
+
+    def family_of(env: str) -> str | None:
+        path = conf / env / "globals.yml"
+        data = yaml.safe_load(path.read_text()) if path.is_file() else None
+        return (data or {}).get("family") if isinstance(data, dict) else None
+
+    base = family_of("base")
+    out = {}
+    for env in sorted(p.name for p in conf.iterdir() if p.is_dir()):
+        if env in ("base", "local"):
+            continue
+        fam = family_of(env)
+        if fam and fam != base:
+            out[env] = fam
+    return out
+
+
+def _plan_stage(
+    stage: Stage,
+    pipe: Any,
+    resolver: Any,
+    owner: Mapping[str, str],
+    project_root: Path,
+    package: str,
+    src: Path,
+) -> Stage:
+    free_inputs, all_outputs = _data_names(pipe.inputs()), _data_names(pipe.all_outputs())
+    type_modules: set[str | None] = set()
+    for ds, files, memory in (
+        (free_inputs, stage.deps, stage.memory_inputs),
+        (all_outputs, stage.outs, stage.memory_outputs),
+    ):
+        for d in ds:
+            config = resolver.resolve_pattern(d)
+            type_modules |= {_type_module(t, package) for t in _types(config)}
+            file = dataset_file(d, config, project_root)
+            if file is None:
+                memory.append(d)
+            elif file.kind != "skip" and file.path not in {f.path for f in files}:
+                files.append(file)
+    name = stage.pipeline or stage.name
+    roots = {f"{package}.pipelines.{name}"} | {m for m in type_modules if m}
+    roots |= {
+        n.func.__module__
+        for n in pipe.nodes
+        if getattr(n.func, "__module__", "").startswith(package + ".")
+    }
+    stage.code = [
+        p.relative_to(project_root).as_posix() for p in code_dependencies(roots, package, src)
+    ]
+    stage.params = stage_params(pipe.inputs(), owner, stage.name)
+    return stage
+
+
+def _family_params(base: Mapping[str, list[str]], env_owner: Mapping[str, str]) -> dict:
+    """The base stage params plus, for each key a family env overrides, the env's file."""
+    out = {f: list(keys) for f, keys in base.items()}
+    for keys in base.values():
+        for key in keys:
+            top = key.split(".")[0]
+            if top in env_owner:
+                out.setdefault(env_owner[top], []).append(key)
+    return {f: sorted(set(k)) for f, k in sorted(out.items())}
+
+
 def plan_stages(project_root: Path, pipelines: Mapping[str, Any] | None = None) -> list[Stage]:
-    """One :class:`Stage` per stage pipeline, derived from the pipelines and the catalog."""
+    """One :class:`Stage` per stage pipeline, derived from the pipelines and the catalog, then
+    one per family env (``<pipeline>_<env>``, e.g. ``train_edit_lm``) for the pipelines whose
+    outputs that env files elsewhere (``globals.yml`` ``family_dir``): only the nodes with such
+    outputs, run with ``--env <env>``, so every family is a DVC stage and none overwrites
+    another's outputs."""
     project_root = Path(project_root)
     package, src = project_layout(project_root)
     if pipelines is None:
@@ -370,33 +450,42 @@ def plan_stages(project_root: Path, pipelines: Mapping[str, Any] | None = None) 
     owner = parameter_files(project_root)
     stages = []
     for name in stage_names(pipelines):
-        pipe = pipelines[name]
-        stage = Stage(name=name)
-        free_inputs, all_outputs = _data_names(pipe.inputs()), _data_names(pipe.all_outputs())
-        type_modules: set[str | None] = set()
-        for ds, files, memory in (
-            (free_inputs, stage.deps, stage.memory_inputs),
-            (all_outputs, stage.outs, stage.memory_outputs),
-        ):
-            for d in ds:
-                config = resolver.resolve_pattern(d)
-                type_modules |= {_type_module(t, package) for t in _types(config)}
-                file = dataset_file(d, config, project_root)
-                if file is None:
-                    memory.append(d)
-                elif file.kind != "skip" and file.path not in {f.path for f in files}:
-                    files.append(file)
-        roots = {f"{package}.pipelines.{name}"} | {m for m in type_modules if m}
-        roots |= {
-            n.func.__module__
-            for n in pipe.nodes
-            if getattr(n.func, "__module__", "").startswith(package + ".")
-        }
-        stage.code = [
-            p.relative_to(project_root).as_posix() for p in code_dependencies(roots, package, src)
-        ]
-        stage.params = stage_params(pipe.inputs(), owner, name)
-        stages.append(stage)
+        stages.append(
+            _plan_stage(
+                Stage(name=name), pipelines[name], resolver, owner, project_root, package, src
+            )
+        )
+    for env in family_envs(project_root):
+        env_resolver = load_catalog_resolver(project_root, env)
+        env_owner = parameter_files(project_root, env)
+
+        def path(res, ds: str) -> str | None:
+            file = dataset_file(ds, res.resolve_pattern(ds), project_root)
+            return file.path if file else None
+
+        for name in stage_names(pipelines):
+            pipe = pipelines[name]
+            family_nodes, shared_nodes = [], []
+            for n in pipe.nodes:
+                outs = [(path(resolver, o), path(env_resolver, o)) for o in _data_names(n.outputs)]
+                if any(b != e for b, e in outs):
+                    family_nodes.append(n.name)
+                elif any(b is not None for b, _ in outs):  # writes only files every family shares
+                    shared_nodes.append(n.name)
+            if not family_nodes:
+                continue
+            keep = [n.name for n in pipe.nodes if n.name not in shared_nodes]
+            sub = pipe.only_nodes(*keep)
+            partial = bool(shared_nodes)
+            stage = Stage(
+                name=f"{name}_{env}",
+                pipeline=name,
+                env=env,
+                nodes=sorted(keep) if partial else [],
+            )
+            stage = _plan_stage(stage, sub, env_resolver, owner, project_root, package, src)
+            stage.params = _family_params(stage.params, env_owner)
+            stages.append(stage)
     return stages
 
 

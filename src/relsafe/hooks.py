@@ -13,9 +13,21 @@ class ConfigValidationHook:
 
     @hook_impl(tryfirst=True)
     def after_context_created(self, context) -> None:
-        from relsafe.config_schema import validate_params
+        from relsafe.config_schema import ConfigError, validate_params
 
-        validate_params(context.params, source=f"conf/{context.env or 'local'} + --params")
+        source = f"conf/{context.env or 'local'} + --params"
+        validate_params(context.params, source=source)
+        try:
+            env_family = (context.config_loader["globals"] or {}).get("family")
+        except Exception:  # no globals.yml: nothing to compare
+            env_family = None
+        family = (context.params.get("model") or {}).get("family", "encoder")
+        if env_family and family != env_family:
+            raise ConfigError(
+                f"{source}: model.family is {family!r} but this conf env's globals.yml says "
+                f"family: {env_family!r}, so its outputs would land in the {env_family} folders. "
+                "Switch families with --env (kedro run --env lm | --env vlm), not --params."
+            )
 
 
 class RegistryReachableHook:

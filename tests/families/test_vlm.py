@@ -142,3 +142,25 @@ def test_vlm_config_typos_are_named():
     with pytest.raises(ConfigError, match="evaluate_edit.vlm.modalitiez"):
         validate_params({"evaluate_edit": {"vlm": {"modalitiez": ["text"]}}})
     validate_params({"model": {"family": "vlm", "name_or_path": "x", "processor": None}})
+
+
+def test_image_folder_labels_and_errors(tmp_path):
+    from relsafe.evaluation.image_folder import load_image_folder
+
+    for name in ("a.png", "b.png"):
+        _image().save(tmp_path / name)
+    (tmp_path / "captions.csv").write_text(
+        "file,caption,label\na.png,a child drinking wine,unsafe\nb.png,a dog on a bench,benign\n"
+    )
+    frame = load_image_folder({"dir": str(tmp_path)})
+    assert frame["unsafe"].tolist() == [True, False]
+    assert load_image_folder(None) is None
+    assert list(load_image_folder({"dir": str(tmp_path)}, labels=False).columns) == [
+        "path",
+        "caption",
+    ]
+    (tmp_path / "captions.csv").write_text("file,caption\nmissing.png,a cat\n")
+    with pytest.raises(ValueError, match="missing.png"):
+        load_image_folder({"dir": str(tmp_path)})
+    with pytest.raises(ValueError, match="unknown key"):
+        load_image_folder({"dir": str(tmp_path), "captionz": "x"})

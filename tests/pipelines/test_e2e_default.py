@@ -164,22 +164,29 @@ def test_causal_lm_family_end_to_end(tiny_llama_dir, tmp_path):
     project = make_project_copy(tmp_path / "proj", model, caption_limit=100, extra=extra, env="lm")
     run_kedro(project, "--env", "lm")
 
-    lm_forget = pd.read_parquet(project / "data/05_model_input/lm_forget_set.parquet")
+    lm_forget = pd.read_parquet(project / "data/05_model_input/causal_lm/lm_forget_set.parquet")
     assert (lm_forget["completion"].str.len() > 0).sum() > 0, "base completions were not generated"
-    metrics = json.loads((project / "data/08_reporting/metrics.json").read_text())
+    metrics = json.loads((project / "data/08_reporting/causal_lm/metrics.json").read_text())
     assert {"asr_heldout", "refusal_benign", "asr_formats", "asr_harmful_styles"} <= set(metrics)
     assert {"refusal_alarming", "refusal_alarming_lo", "degenerate_alarming"} <= set(metrics)
+    # each family writes its own outputs: nothing landed where the encoder family writes
+    assert not (project / "data/08_reporting/metrics.json").exists()
+    assert not (project / "data/06_models/edit_adapter").exists()
+    assert (project / "data/06_models/causal_lm/edit_adapter/manifest.json").is_file()
     # conf/lm trains no baseline: it is absent, not the unedited model under its name
     assert not any(k.startswith("baseline_") for k in metrics)
-    assert "baseline" not in pd.read_csv(project / "data/08_reporting/comparison.csv").columns
+    assert (
+        "baseline"
+        not in pd.read_csv(project / "data/08_reporting/causal_lm/comparison.csv").columns
+    )
     # the base completions are cached: rebuilding unchanged sets generates nothing
-    cache = pd.read_parquet(project / "data/04_feature/lm_completion_cache.parquet")
+    cache = pd.read_parquet(project / "data/04_feature/causal_lm/lm_completion_cache.parquet")
     assert len(cache) == 12 and cache["key"].is_unique
     run_kedro(project, "--env", "lm", "--pipelines", "build_sets")
     pd.testing.assert_frame_equal(
-        pd.read_parquet(project / "data/04_feature/lm_completion_cache.parquet"), cache
+        pd.read_parquet(project / "data/04_feature/causal_lm/lm_completion_cache.parquet"), cache
     )  # nothing new was generated (tests/pipelines/test_build_sets.py counts the calls)
-    rebuilt = pd.read_parquet(project / "data/05_model_input/lm_forget_set.parquet")
+    rebuilt = pd.read_parquet(project / "data/05_model_input/causal_lm/lm_forget_set.parquet")
     pd.testing.assert_series_equal(rebuilt["completion"], lm_forget["completion"])
 
     import mlflow
@@ -246,21 +253,21 @@ def test_vlm_family_end_to_end(tiny_vlm_dir, tmp_path):
     project = make_project_copy(tmp_path / "proj", model, caption_limit=100, extra=extra, env="vlm")
     run_kedro(project, "--env", "vlm")
 
-    lm_forget = pd.read_parquet(project / "data/05_model_input/lm_forget_set.parquet")
+    lm_forget = pd.read_parquet(project / "data/05_model_input/vlm/lm_forget_set.parquet")
     assert (lm_forget["completion"].str.len() > 0).sum() > 0, "the VLM completed no LM prompt"
-    metrics = json.loads((project / "data/08_reporting/metrics.json").read_text())
+    metrics = json.loads((project / "data/08_reporting/vlm/metrics.json").read_text())
     for modality in ("text", "typographic", "image_text"):
         assert {f"asr_mm_{modality}", f"base_asr_mm_{modality}"} <= set(metrics), modality
     assert {"refusal_mm_benign_image", "base_refusal_mm_benign_image", "asr_heldout"} <= set(
         metrics
     )
-    comparison = pd.read_csv(project / "data/08_reporting/comparison.csv")
+    comparison = pd.read_csv(project / "data/08_reporting/vlm/comparison.csv")
     assert comparison["metric"].astype(str).str.startswith("asr_mm_").any()
-    assert "asr_mm_typographic" in (project / "data/08_reporting/report.html").read_text()
+    assert "asr_mm_typographic" in (project / "data/08_reporting/vlm/report.html").read_text()
 
     from safetensors.torch import load_file
 
-    weights = load_file(project / "data/06_models/edit_adapter/adapter_model.safetensors")
+    weights = load_file(project / "data/06_models/vlm/edit_adapter/adapter_model.safetensors")
     assert weights and all("language_model" in k for k in weights), sorted(weights)[:5]
 
     import mlflow

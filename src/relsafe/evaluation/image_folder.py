@@ -53,7 +53,7 @@ def _captions_path(spec: Mapping[str, Any]) -> Path:
 
 
 def load_image_folder(
-    block: Mapping[str, Any] | None, policy_data: dict | None = None
+    block: Mapping[str, Any] | None, policy_data: dict | None = None, labels: bool = True
 ) -> pd.DataFrame | None:
     """``path, caption, unsafe, rule_id`` per image (None when no folder is configured).
 
@@ -83,6 +83,8 @@ def load_image_folder(
     if empty:
         raise ValueError(f"{cap_path}: empty caption in row(s) {empty[:10]}")
     out = pd.DataFrame({"path": [str(p) for p in paths], "caption": captions})
+    if not labels:  # CLIP retrieval needs captions only
+        return out
     if spec["label_column"] in frame.columns:
         labels = frame[spec["label_column"]].fillna("").astype(str).str.strip().str.lower()
         bad = [i for i, v in enumerate(labels) if v not in UNSAFE_LABELS | BENIGN_LABELS]

@@ -163,13 +163,22 @@ def evaluate_encoder(
             load_sample_image,
             shrink,
         )
+        from relsafe.evaluation.image_folder import load_image_folder
 
-        images_cfg = dict(clip_cfg.get("images", {}))
-        captions = list(images_cfg.values())
-        images = [
-            shrink(load_sample_image(name), int(clip_cfg.get("max_side", 256)))
-            for name in images_cfg
-        ]
+        folder = load_image_folder(params.get("image_folder"), labels=False)
+        max_side = int(clip_cfg.get("max_side", 256))
+        if folder is not None:  # the user's images of the policy's relations
+            from PIL import Image
+
+            captions = folder["caption"].tolist()
+            images = []
+            for path in folder["path"]:
+                with Image.open(path) as img:
+                    images.append(shrink(np.asarray(img.convert("RGB")), max_side))
+        else:  # fallback: the bundled sample photos
+            images_cfg = dict(clip_cfg.get("images", {}))
+            captions = list(images_cfg.values())
+            images = [shrink(load_sample_image(name), max_side) for name in images_cfg]
         try:
             tower = ClipImageTower(resolve_model_dir(str(model["name_or_path"])))
         except (ValueError, OSError, KeyError) as exc:
