@@ -481,10 +481,13 @@ def _check_registered(uri: str) -> None:
     if "@" in ref:
         name, alias = ref.split("@", 1)
         resolve_version(MlflowClient(), name, alias)
-    elif "/" in ref:
+    elif "/" in ref and ref.rsplit("/", 1)[1].isdigit():
         name, version = ref.rsplit("/", 1)
-        if version.isdigit():
-            resolve_version(MlflowClient(), name, version)
+        resolve_version(MlflowClient(), name, version)
+    else:
+        from relsafe.registry.aliases import get_registered_model
+
+        get_registered_model(MlflowClient(), ref.split("/", 1)[0])
 
 
 def _clip(text: str, width: int) -> str:

@@ -170,6 +170,9 @@ def test_probe_encoder_nearest_gallery_entries(invoke, two_versions, tmp_path):
     assert no_col.exit_code == EXIT_USAGE and "has no column 'nope'" in no_col.stderr
     no_alias = invoke("probe", "relsafe-encoder@nosuch", "a dog", "--gallery", str(gallery))
     assert no_alias.exit_code == EXIT_USAGE and "no alias 'nosuch'" in no_alias.stderr
+    no_model = invoke("probe", "nosuchmodel", "a dog", "--json")
+    assert no_model.exit_code == EXIT_USAGE
+    assert json.loads(no_model.stdout)["error"] == "ModelNotFound"
 
 
 def test_default_gallery_is_the_catalogs_eval_set(monkeypatch):
