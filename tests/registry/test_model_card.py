@@ -77,6 +77,7 @@ def test_decisions_replace_the_placeholder_then_append():
     }
     once = with_decision(card, rejected)
     assert UNDECIDED not in once and "**rejected**" in once and "not <= max 0.1" in once
+    assert "(champion none -> none)" in once
     twice = with_decision(once, {**rejected, "decision": "promoted", "time": "t2", "gates": []})
     assert twice.index("**rejected**") < twice.index("**promoted**")
     assert with_decision("# old card", rejected).endswith("<!-- /relsafe:decision -->\n")

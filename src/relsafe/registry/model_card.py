@@ -149,10 +149,11 @@ def render_card(
 def decision_line(decision: Mapping[str, Any]) -> str:
     """One markdown bullet for a promotion / rollback decision (failed gates listed)."""
     what = decision.get("decision", "?")
-    line = (
-        f"- {decision.get('time', '?')}: **{what}** (champion v{decision.get('champion_before')} "
-        f"-> v{decision.get('champion_after')})"
+    before, after = (
+        f"v{v}" if v else "none"
+        for v in (decision.get("champion_before"), decision.get("champion_after"))
     )
+    line = f"- {decision.get('time', '?')}: **{what}** (champion {before} -> {after})"
     gates = decision.get("gates") or []
     failed = [g["reason"] for g in gates if not g.get("passed")]
     if failed:
