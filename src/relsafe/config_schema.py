@@ -156,6 +156,7 @@ LM_TERM_KEYS = frozenset(
         "max_target_tokens",
         "target_texts",
         "add_eos",
+        "layers",
     }
 )
 
@@ -223,6 +224,7 @@ class LMTerm(Open):
     max_target_tokens: PosInt | None = None
     target_texts: list[str] | None = None
     add_eos: bool = False
+    layers: list[int | float] | None = None  # hidden-state layers (lm_reroute, lm_retain_hidden)
 
     @model_validator(mode="after")
     def _options(self):
@@ -239,6 +241,7 @@ class LMTrainBlock(Strict):
     max_prompt_tokens: PosInt = 128
     max_target_tokens: PosInt = 48
     ref_batch_size: PosInt = 16
+    cache_lower_layers: bool = True  # frozen layers below the lowest LoRA layer: once per row
     terms: dict[str, LMTerm] | None = None
     augment: LMAugment | None = None
 

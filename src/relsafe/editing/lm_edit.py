@@ -16,6 +16,7 @@ generation elsewhere uses left padding.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import zlib
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from relsafe.editing.adapter_io import AdapterBundle
 from relsafe.editing.device import autocast
+from relsafe.editing.lm_hidden import HiddenPlan, capture, make_plan
 from relsafe.editing.lm_losses import SeqScores
 from relsafe.editing.losses import get_loss
 from relsafe.editing.terms import options_of, parse_term_block, pick_rows
@@ -51,8 +53,12 @@ DEFAULT_LM_TERMS: dict[str, dict[str, Any]] = {
 #: Losses that need the frozen base: per-sequence log-probs, or logits at answer positions.
 NEEDS_REF_LOGP = {"lm_npo"}
 NEEDS_REF_LOGITS = {"lm_retain_kl"}
-#: Losses that can score a row whose target is empty (the first answer position only).
-ALLOWS_EMPTY = {"lm_retain_kl"}
+#: Representation losses: edited and frozen-base hidden states at the term's ``layers``, over
+#: the user turn and the answer (the chat template's shared system prefix left out).
+NEEDS_HIDDEN = {"lm_reroute", "lm_retain_hidden"}
+#: Losses that can score a row whose target is empty (the first answer position only, or
+#: the prompt's positions for representation losses).
+ALLOWS_EMPTY = {"lm_retain_kl"} | NEEDS_HIDDEN
 
 
 @dataclass
@@ -67,6 +73,7 @@ class LMTermSpec:
     max_target_tokens: int | None = None  # None: causal_lm.max_target_tokens
     target_texts: list[str] | None = None  # fixed targets, in turn per row, instead of a column
     add_eos: bool = False
+    layers: list[int | float] | None = None  # hidden-state layers of a representation loss
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -98,8 +105,20 @@ def _make_lm_spec(name: str, raw: dict[str, Any], where: str) -> LMTermSpec:
         max_target_tokens=(int(raw["max_target_tokens"]) if raw.get("max_target_tokens") else None),
         target_texts=_target_texts(raw.get("target_texts"), f"{where}.{name}"),
         add_eos=bool(raw.get("add_eos", target == "refusal")),
+        layers=_term_layers(raw, str(raw["loss"]), f"{where}.{name}"),
         options=options_of(raw, _TERM_KEYS),
     )
+
+
+def _term_layers(raw: Mapping[str, Any], loss: str, where: str) -> list[int | float] | None:
+    layers = raw.get("layers")
+    if loss in NEEDS_HIDDEN and not layers:
+        raise ValueError(f"{where}.layers: {loss} needs the hidden-state layers it reads")
+    if layers is None:
+        return None
+    if isinstance(layers, (int, float)):
+        layers = [layers]
+    return list(layers)
 
 
 def _target_texts(raw: Any, where: str) -> list[str] | None:
@@ -175,6 +194,24 @@ class _LMPool:
     prompt_ids: list[list[int]]
     target_ids: list[list[int]]
     ref_logp: torch.Tensor | None = None
+    skip: list[int] = field(default_factory=list)  # shared chat-template prefix per row
+    plan: HiddenPlan | None = None  # shared by every pool (set before training)
+
+    def positions(self, i: int) -> slice:
+        """Positions a representation loss reads: the user turn and the answer."""
+        n = len(self.prompt_ids[i]) + len(self.target_ids[i])
+        skip = self.skip[i] if self.skip else 0
+        return slice(min(skip, n - 1), n)
+
+
+def template_prefix(tok: PreTrainedTokenizerBase) -> list[int]:
+    """Token ids every chat-templated prompt starts with (system turn, user header)."""
+    a, b = chat_inputs(tok, ["x", "y"])
+    ia, ib = (tok(t, add_special_tokens=False)["input_ids"] for t in (a, b))
+    n = 0
+    while n < min(len(ia), len(ib)) and ia[n] == ib[n]:
+        n += 1
+    return ia[:n]
 
 
 def _encode_pool(
@@ -200,7 +237,9 @@ def _encode_pool(
         if targets
         else []
     )
-    return _LMPool(p_ids, [t[: max_target + len(eos)] for t in t_ids])
+    prefix = template_prefix(tok) if p_ids else []
+    skip = [len(prefix) if ids[: len(prefix)] == prefix else 0 for ids in p_ids]
+    return _LMPool(p_ids, [t[: max_target + len(eos)] for t in t_ids], skip=skip)
 
 
 def build_lm_pools(
@@ -321,11 +360,18 @@ def _decoder_and_head(model: torch.nn.Module):
     return (decoder, head) if decoder is not None and head is not None else None
 
 
-def answer_logits(model: torch.nn.Module, batch: _Batch) -> torch.Tensor:
+def answer_logits(
+    model: torch.nn.Module,
+    batch: _Batch,
+    plan: HiddenPlan | None = None,
+    lowers: list[torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Logits at every row's answer positions, rows in order: ``[sum(max(len, 1)), vocab]``.
 
     The output head runs only at those positions (a few dozen per row instead of the whole
     sequence): on a 49k-token vocabulary this is most of the memory traffic of a step.
+    With ``plan`` and ``lowers`` (each row's cached frozen-layer output), only the layers
+    from ``plan.start`` up run.
     """
     r, p = _answer_positions(batch, range(len(batch.starts)))
     parts = _decoder_and_head(model)
@@ -335,9 +381,12 @@ def answer_logits(model: torch.nn.Module, batch: _Batch) -> torch.Tensor:
         ).logits
         return logits[r.to(logits.device), p.to(logits.device)]
     decoder, head = parts
-    hidden = decoder(
-        input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False
-    ).last_hidden_state
+    if plan is not None and lowers is not None and plan.caches_lower:
+        hidden = plan.upper_hidden(lowers, batch.attention_mask)
+    else:
+        hidden = decoder(
+            input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False
+        ).last_hidden_state
     return head(hidden[r.to(hidden.device), p.to(hidden.device)])
 
 
@@ -400,19 +449,86 @@ def reference_logps(
     batch_size: int,
     device: torch.device,
     precision: str = "no",
+    term: str = "",
 ) -> torch.Tensor:
     """Frozen-base log-probs of a pool's targets, in fixed batches (deterministic), at the
-    training precision so that NPO starts from a zero log-ratio."""
+    training precision and through the same (cached lower-layer) path as the steps, so that
+    NPO starts from a zero log-ratio."""
     out = []
-    with _peft(model).disable_adapter(), autocast(device, precision):
+    plan = pool.plan if pool.plan is not None and pool.plan.caches_lower else None
+    with autocast(device, precision):
         for i in range(0, len(pool.prompt_ids), batch_size):
-            pairs = list(
-                zip(pool.prompt_ids[i : i + batch_size], pool.target_ids[i : i + batch_size])
+            idx = range(i, min(i + batch_size, len(pool.prompt_ids)))
+            pairs = [(pool.prompt_ids[j], pool.target_ids[j]) for j in idx]
+            lowers = (
+                [_row_hidden(model, pool, term, j).lower for j in idx] if plan is not None else None
             )
             batch = collate(pairs, pad_id, device)
-            logits = answer_logits(model, batch)
+            with _peft(model).disable_adapter():
+                logits = answer_logits(model, batch, plan, lowers)
             out.append(sequence_logp(logits, batch, range(len(pairs)))[0].float().cpu())
     return torch.cat(out) if out else torch.zeros(0)
+
+
+def _row_hidden(model: torch.nn.Module, pool: _LMPool, term: str, i: int):
+    return pool.plan.row(model, term, i, pool.prompt_ids[i] + pool.target_ids[i], pool.positions(i))
+
+
+def prepare_hidden(
+    model: torch.nn.Module,
+    pools: dict[str, _LMPool],
+    specs: list[LMTermSpec],
+    block: Mapping[str, Any],
+    pad_id: int,
+) -> HiddenPlan | None:
+    """The hidden-state plan shared by every pool (see :mod:`relsafe.editing.lm_hidden`),
+    after checking on two rows that the upper-stack pass reproduces the full forward."""
+    ref_layers = {s.name: s.layers for s in specs if s.loss in NEEDS_HIDDEN and s.layers}
+    plan = make_plan(_peft(model), ref_layers, bool(block.get("cache_lower_layers", True)))
+    if (
+        plan is not None
+        and plan.caches_lower
+        and (
+            _decoder_and_head(model) is None or not _upper_pass_matches(model, pools, plan, pad_id)
+        )
+    ):
+        logger.warning(
+            "LM edit: this model's decoder cannot restart at layer %d from cached states; "
+            "the frozen lower layers run every step",
+            plan.start,
+        )
+        plan.start = 0
+        plan.rows.clear()
+        plan = plan if plan.ref_layers else None
+    for pool in pools.values():
+        pool.plan = plan
+    if plan is not None and plan.caches_lower:
+        logger.info(
+            "LM edit: layers 0..%d are frozen; their outputs are computed once per row",
+            plan.start - 1,
+        )
+    return plan
+
+
+@torch.no_grad()
+def _upper_pass_matches(
+    model: torch.nn.Module, pools: dict[str, _LMPool], plan: HiddenPlan, pad_id: int
+) -> bool:
+    pool = next((p for p in pools.values() if len(p.prompt_ids) >= 1), None)
+    if pool is None:
+        return True
+    idx = list(range(min(2, len(pool.prompt_ids))))
+    device = next(model.parameters()).device
+    batch = collate([(pool.prompt_ids[i], pool.target_ids[i]) for i in idx], pad_id, device)
+    full = answer_logits(model, batch)
+    lowers = [
+        plan.row(model, "_check", i, pool.prompt_ids[i] + pool.target_ids[i], slice(0, 0)).lower
+        for i in idx
+    ]
+    fast = answer_logits(model, batch, plan, lowers)
+    plan.rows.clear()
+    scale = float(full.abs().max()) + 1.0
+    return bool(fast.shape == full.shape and float((fast - full).abs().max()) <= 1e-3 * scale)
 
 
 def make_lm_compute_terms(
@@ -421,20 +537,40 @@ def make_lm_compute_terms(
     losses = {s.name: get_loss(s.loss) for s in specs}
 
     def compute(model: torch.nn.Module, ctx: StepContext) -> dict[str, torch.Tensor]:
-        pairs, picks = [], []
+        plan = next((p.plan for p in pools.values() if p.plan is not None), None)
+        pairs, picks, entries = [], [], []
         sizes = {s.name: len(pools[s.name].prompt_ids) for s in specs}
         for spec, idx in pick_rows(specs, sizes, ctx.weights, ctx.rng, batch_size):
             pool, n = pools[spec.name], len(idx)
             picks.append((spec, idx, range(len(pairs), len(pairs) + n)))
             pairs.extend((pool.prompt_ids[i], pool.target_ids[i]) for i in idx)
+            if plan is not None and (plan.caches_lower or spec.name in plan.ref_layers):
+                entries.extend(_row_hidden(model, pool, spec.name, int(i)) for i in idx)
+            else:
+                entries.extend([None] * n)
         batch = collate(pairs, pad_id, ctx.device)
-        logits = answer_logits(model, batch)
+        fast = plan is not None and plan.caches_lower
+        lowers = [e.lower for e in entries] if fast else None
+        read = sorted(
+            {
+                i
+                for spec, _, _ in picks
+                for i in (plan.ref_layers.get(spec.name, []) if plan else [])
+            }
+        )
+        with capture(plan.layers, read) if read else contextlib.nullcontext({}) as got:
+            logits = answer_logits(model, batch, plan if fast else None, lowers)
         ref_rows = [i for spec, _, rows in picks if spec.loss in NEEDS_REF_LOGITS for i in rows]
         ref_logits, ref_batch = None, None
         if ref_rows:  # ref rows are contiguous per term, in batch order
             ref_batch = _sub_batch(batch, ref_rows)
             with torch.no_grad(), _peft(model).disable_adapter():
-                ref_logits = answer_logits(model, ref_batch)
+                ref_logits = answer_logits(
+                    model,
+                    ref_batch,
+                    plan if fast else None,
+                    [lowers[i] for i in ref_rows] if fast else None,
+                )
         out = {}
         for spec, idx, rows in picks:
             logp, counts, token_logp = sequence_logp(logits, batch, rows)
@@ -445,6 +581,18 @@ def make_lm_compute_terms(
                 local = range(ref_rows.index(rows.start), ref_rows.index(rows.start) + len(rows))
                 scores.logits = logits[_rows_slice(batch, rows)]
                 scores.ref_logits = ref_logits[_rows_slice(ref_batch, local)]
+            if spec.loss in NEEDS_HIDDEN:
+                pool, layers = pools[spec.name], plan.ref_layers[spec.name]
+                scores.hidden = torch.cat(
+                    [
+                        torch.stack([got[k][r, pool.positions(int(i))] for k in layers])
+                        for r, i in zip(rows, idx)
+                    ],
+                    dim=1,
+                )
+                scores.ref_hidden = torch.cat([entries[r].ref for r in rows], dim=1).to(
+                    scores.hidden.device
+                )
             out[spec.name] = losses[spec.name](scores, **spec.options)
         return out
 

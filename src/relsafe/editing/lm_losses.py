@@ -15,6 +15,14 @@ frozen-base logits at the target positions.
   a refusal where the base would answer. Scoring the whole opener, not each token, leaves
   "I'm happy to help" alone while "I'm sorry, but I can't" is pushed down.
 
+Representation losses (the term's ``layers``; positions: the user turn and the answer):
+
+- ``lm_reroute``: circuit breakers' rerouting loss (Zou et al., 2024),
+  ``ReLU(cos(h_edit, h_base))`` averaged over layers and positions: forget prompts' hidden
+  states are pushed orthogonal to (or away from) the base's, not to any target.
+- ``lm_retain_hidden``: their retain loss, ``||h_edit - h_base||_2`` per position, divided by
+  ``||h_base||_2`` when ``relative`` (scale-free across layers and models).
+
 ``lm_refusal`` and ``lm_retain_kl`` take ``head_tokens`` / ``head_weight``: the first answer
 tokens, where a model decides to refuse or to answer, weigh ``head_weight`` times the rest.
 """
@@ -37,6 +45,8 @@ class SeqScores:
     logits: torch.Tensor | None = None  # [n_positions, vocab] edited, at target positions
     ref_logits: torch.Tensor | None = None  # [n_positions, vocab] frozen base, same positions
     token_logp: torch.Tensor | None = None  # [n_positions] edited log-prob of each target token
+    hidden: torch.Tensor | None = None  # [n_layers, n_positions, H] edited, representation losses
+    ref_hidden: torch.Tensor | None = None  # [n_layers, n_positions, H] frozen base, same
 
 
 def head_weights(n_tokens: torch.Tensor, head_tokens: int, head_weight: float) -> torch.Tensor:
@@ -115,3 +125,24 @@ def lm_retain_kl(
         w = head_weights(scores.n_tokens.clamp(min=1), head_tokens, head_weight)
         return (per_pos * w).sum() / max(per_pos.shape[0], 1)
     return F.kl_div(logq, logp, log_target=True, reduction="batchmean")
+
+
+def _hidden_pair(scores: SeqScores, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if scores.hidden is None or scores.ref_hidden is None:
+        raise ValueError(f"{name} needs edited and base hidden states (the term's `layers`)")
+    return scores.hidden.float(), scores.ref_hidden.float()
+
+
+@register_loss("lm_reroute")
+def lm_reroute(scores: SeqScores, **_: float) -> torch.Tensor:
+    h, ref = _hidden_pair(scores, "lm_reroute")
+    return F.relu(F.cosine_similarity(h, ref, dim=-1)).mean()
+
+
+@register_loss("lm_retain_hidden")
+def lm_retain_hidden(scores: SeqScores, relative: bool = True, **_: float) -> torch.Tensor:
+    h, ref = _hidden_pair(scores, "lm_retain_hidden")
+    dist = (h - ref).norm(dim=-1)
+    if relative:
+        dist = dist / ref.norm(dim=-1).clamp(min=1e-6)
+    return dist.mean()

@@ -124,20 +124,23 @@ class CausalLMFamily(Family):
         import torch
 
         from relsafe.editing.device import resolve_device, resolve_precision
-        from relsafe.editing.lm_edit import NEEDS_REF_LOGP, reference_logps
+        from relsafe.editing.lm_edit import NEEDS_REF_LOGP, prepare_hidden, reference_logps
 
         device = torch.device(resolve_device(cfg.device))
         precision = resolve_precision(device.type, cfg.mixed_precision)
         train_module.to(device)
+        pad_id = self._pad_id(self.model_and_tokenizer(base)[1])
+        prepare_hidden(train_module, pools, specs, block, pad_id)
         for spec in specs:
             if spec.loss in NEEDS_REF_LOGP and pools[spec.name].prompt_ids:
                 pools[spec.name].ref_logp = reference_logps(
                     train_module,
                     pools[spec.name],
-                    self._pad_id(self.model_and_tokenizer(base)[1]),
+                    pad_id,
                     int(block.get("ref_batch_size", 16)),
                     device,
                     precision,
+                    term=spec.name,
                 )
 
     def data_hash(self, forget, retain):

@@ -1,0 +1,200 @@
+"""Hidden states for the causal-LM edit: frozen lower layers computed once, base hidden
+states for representation losses, and the edited model's hidden states at chosen layers.
+
+LoRA sits on the top layers only (``train_edit.lora.layers``), so every layer below the
+lowest adapted one is frozen: its output for a training row never changes. A
+:class:`HiddenPlan` computes, once per (term, row), with the adapter off and one row at a
+time (no padding, so the values do not depend on which rows share a step):
+
+- ``lower``: the input of the first adapted layer (the output of the frozen stack), from
+  which each step runs only the upper layers (``train_edit.causal_lm.cache_lower_layers``);
+- ``ref``: the frozen base's hidden states at the layers a representation loss reads
+  (``lm_reroute``, ``lm_retain_hidden``), at that term's positions; the base pass stops
+  at the deepest such layer.
+
+The upper-stack pass temporarily gives the decoder only its upper layers and feeds the
+cached states as ``inputs_embeds`` (Llama, Mistral, Qwen2, SmolLM, ...); a model whose
+decoder changes its inputs before the first layer (Gemma scales the embeddings) fails the
+start-up check (:meth:`HiddenPlan.check`) and keeps the full forward.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+
+def _peft(model: nn.Module) -> nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def decoder_layers(model: nn.Module) -> tuple[nn.Module, nn.ModuleList] | None:
+    """The decoder of a (peft-wrapped) HF causal LM and its ``layers`` list, or None."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    get_decoder = getattr(base, "get_decoder", None)
+    decoder = get_decoder() if get_decoder is not None else None
+    layers = getattr(decoder, "layers", None)
+    if decoder is None or not isinstance(layers, nn.ModuleList) or not len(layers):
+        return None
+    return decoder, layers
+
+
+def lowest_trainable_layer(layers: nn.ModuleList) -> int:
+    """Index of the lowest decoder layer with a trainable parameter (len(layers) if none)."""
+    for i, layer in enumerate(layers):
+        if any(p.requires_grad for p in layer.parameters()):
+            return i
+    return len(layers)
+
+
+def resolve_layers(layers: Sequence[int | float], n_layers: int, where: str) -> list[int]:
+    """Layer indices from ints (negative counts from the top) or fractions in (0, 1)."""
+    out = []
+    for v in layers:
+        if isinstance(v, float) and 0 < v < 1:
+            i = min(n_layers - 1, int(round(v * n_layers)))
+        else:
+            i = int(v)
+            i = i + n_layers if i < 0 else i
+        if not 0 <= i < n_layers:
+            raise ValueError(f"{where}: layer {v} out of range for a model with {n_layers} layers")
+        out.append(i)
+    return sorted(set(out))
+
+
+@contextlib.contextmanager
+def only_layers(decoder: nn.Module, layers: nn.ModuleList, start: int, stop: int) -> Iterator[None]:
+    """The decoder runs ``layers[start:stop]`` only (the module objects themselves)."""
+    full = decoder.layers
+    decoder._modules["layers"] = nn.ModuleList(list(layers)[start:stop])
+    try:
+        yield
+    finally:
+        decoder._modules["layers"] = full
+
+
+@contextlib.contextmanager
+def capture(layers: nn.ModuleList, indices: Sequence[int]) -> Iterator[dict[int, torch.Tensor]]:
+    """Forward hooks that keep the output hidden states of ``layers[i]`` for each index."""
+    out: dict[int, torch.Tensor] = {}
+    handles = []
+    for i in indices:
+
+        def hook(_m, _inp, output, i=i):
+            out[i] = output[0] if isinstance(output, tuple) else output
+
+        handles.append(layers[i].register_forward_hook(hook))
+    try:
+        yield out
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@dataclass
+class RowHidden:
+    lower: torch.Tensor | None = None  # [len, H] input of the first adapted layer
+    ref: torch.Tensor | None = None  # [n_layers, n_positions, H] frozen base, term positions
+
+
+@dataclass
+class HiddenPlan:
+    """Which layers to cache and to read; the per-(term, row) cache."""
+
+    start: int  # first adapted layer: rows enter the upper stack here (0: no lower cache)
+    ref_layers: dict[str, list[int]]  # term -> layers a representation loss reads
+    decoder: nn.Module
+    layers: nn.ModuleList
+    rows: dict[tuple[str, int], RowHidden] = field(default_factory=dict)
+
+    @property
+    def caches_lower(self) -> bool:
+        return self.start > 0
+
+    # --- per-row base pass -------------------------------------------------------------
+    @torch.no_grad()
+    def row(
+        self, model: nn.Module, term: str, idx: int, ids: list[int], positions: slice
+    ) -> RowHidden:
+        key = (term, int(idx))
+        hit = self.rows.get(key)
+        if hit is not None:
+            return hit
+        ref_layers = self.ref_layers.get(term, [])
+        want = ([self.start - 1] if self.caches_lower else []) + ref_layers
+        stop = max(want) + 1
+        device = next(model.parameters()).device
+        x = torch.tensor([ids], dtype=torch.long, device=device)
+        with (
+            _peft(model).disable_adapter(),
+            only_layers(self.decoder, self.layers, 0, stop),
+            capture(self.layers, want) as got,
+        ):
+            self.decoder(input_ids=x, attention_mask=torch.ones_like(x), use_cache=False)
+        entry = RowHidden(
+            lower=got[self.start - 1][0].detach().float() if self.caches_lower else None,
+            ref=(
+                torch.stack([got[i][0, positions].detach().float() for i in ref_layers])
+                if ref_layers
+                else None
+            ),
+        )
+        self.rows[key] = entry
+        return entry
+
+    # --- the upper-stack pass ----------------------------------------------------------
+    def upper_hidden(
+        self, lowers: list[torch.Tensor], attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Last hidden state (after the final norm) from cached lower outputs, right-padded."""
+        width = attention_mask.shape[1]
+        h = lowers[0].new_zeros((len(lowers), width, lowers[0].shape[-1]))
+        for i, low in enumerate(lowers):
+            h[i, : low.shape[0]] = low
+        with only_layers(self.decoder, self.layers, self.start, len(self.layers)):
+            return self.decoder(
+                inputs_embeds=h.to(attention_mask.device),
+                attention_mask=attention_mask,
+                use_cache=False,
+            ).last_hidden_state
+
+
+def make_plan(
+    model: nn.Module, ref_layers: dict[str, Sequence[int | float]], cache_lower: bool
+) -> HiddenPlan | None:
+    """A plan for ``model`` (peft-wrapped, adapter attached), or None when no cache applies
+    (no decoder layer list, or nothing to cache)."""
+    parts = decoder_layers(_peft(model))
+    if parts is None:
+        if ref_layers:
+            raise ValueError(
+                "representation losses (lm_reroute, lm_retain_hidden) need a decoder with a "
+                "`layers` list (HF causal LMs have one)"
+            )
+        return None
+    decoder, layers = parts
+    start = lowest_trainable_layer(layers) if cache_lower else 0
+    start = start if start < len(layers) else 0
+    resolved = {
+        t: resolve_layers(v, len(layers), f"train_edit.causal_lm.terms.{t}.layers")
+        for t, v in ref_layers.items()
+    }
+    for t, idx in resolved.items():
+        if idx and idx[0] < lowest_trainable_layer(layers):
+            logger.warning(
+                "LM edit: term %r reads layer %d, below the lowest adapted layer %d: "
+                "the adapter cannot change it",
+                t,
+                idx[0],
+                lowest_trainable_layer(layers),
+            )
+    if not start and not resolved:
+        return None
+    return HiddenPlan(start=start, ref_layers=resolved, decoder=decoder, layers=layers)
