@@ -102,9 +102,12 @@ def lm_sets(
     return forget, retain
 
 
-def lm_eval_set(params: dict, forget: pd.DataFrame, retain: pd.DataFrame) -> pd.DataFrame:
-    """``data/05_model_input/lm_eval_set.parquet`` when built, else built here (no model)."""
-    path = ROOT / "data/05_model_input/lm_eval_set.parquet"
+def lm_eval_set(
+    params: dict, forget: pd.DataFrame, retain: pd.DataFrame, sets_dir: str | None = None
+) -> pd.DataFrame:
+    """``lm_eval_set.parquet`` of ``sets_dir`` (default ``data/05_model_input``) when built,
+    else built here (no model)."""
+    path = (Path(sets_dir) if sets_dir else ROOT / "data/05_model_input") / "lm_eval_set.parquet"
     if path.exists():
         return pd.read_parquet(path)
     import yaml
@@ -231,7 +234,7 @@ def main() -> None:
     cfg = LMEvalConfig.from_params(ev)
     judge_opts = dict(cfg.judge)
     judge = get_judge(judge_opts.pop("name"), **judge_opts)
-    held = lm_eval_set(params, forget, retain)
+    held = lm_eval_set(params, forget, retain, args.sets_dir)
     rows = attack_rows(
         select_prompts(pd.concat([forget, retain, held], ignore_index=True), cfg), cfg
     )

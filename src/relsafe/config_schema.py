@@ -240,7 +240,7 @@ class LMAugment(Strict):
 class LMTrainBlock(Strict):
     max_prompt_tokens: PosInt = 128
     max_target_tokens: PosInt = 48
-    ref_batch_size: PosInt = 16
+    ref_batch_size: PosInt = 16  # unused: NPO's reference log-probs are filled per drawn row
     cache_lower_layers: bool = True  # frozen layers below the lowest LoRA layer: once per row
     terms: dict[str, LMTerm] | None = None
     augment: LMAugment | None = None

@@ -78,7 +78,6 @@ def _params(cache: bool = True, reroute: bool = False, **over) -> dict:
         "causal_lm": {
             "max_prompt_tokens": 64,
             "max_target_tokens": 8,
-            "ref_batch_size": 2,
             "cache_lower_layers": cache,
             "terms": terms,
         },
@@ -191,3 +190,36 @@ def test_lowest_trainable_layer():
     assert lowest_trainable_layer(layers) == 3
     layers[2].weight.requires_grad_(True)
     assert lowest_trainable_layer(layers) == 2
+
+
+def test_rmu_pulls_towards_a_fixed_direction():
+    h = torch.randn(2, 5, 8)
+    ref = h.clone()
+    loss = get_loss("lm_rmu")
+    base = float(loss(SeqScores(torch.zeros(1), torch.ones(1), hidden=h, ref_hidden=ref)))
+    assert base > 0.5, "the edit starts away from the target, with a gradient"
+    from relsafe.editing.lm_losses import _direction
+
+    norm = ref.norm(dim=-1, keepdim=True)
+    at_target = torch.stack([_direction(8, i, 0) for i in range(2)])[:, None, :] * norm
+    scores = SeqScores(torch.zeros(1), torch.ones(1), hidden=at_target, ref_hidden=ref)
+    assert float(loss(scores)) == pytest.approx(0.0, abs=1e-6)
+    assert float(loss(scores, seed=1)) > 0.1, "another seed, another direction"
+
+
+def test_npo_references_are_filled_only_for_drawn_rows(tiny_llama_dir):
+    from relsafe.editing.lm_edit import answer_logits, collate, fill_reference_logps, sequence_logp
+    from relsafe.editing.lora import add_lora
+
+    model, tok = _load(tiny_llama_dir)
+    forget, retain = _sets()
+    specs = parse_lm_terms({"forget": {"loss": "lm_npo", "data": "forget"}})
+    pools = build_lm_pools(tok, train_rows(forget, "f"), train_rows(retain, "r"), specs, {})
+    peft = add_lora(model, {"r": 2, "alpha": 4})
+    pool = pools["forget"]
+    fill_reference_logps(peft, pool, "forget", [1], tok.pad_token_id, torch.device("cpu"))
+    assert torch.isnan(pool.ref_logp[0]) and not torch.isnan(pool.ref_logp[1])
+    batch = collate([(pool.prompt_ids[1], pool.target_ids[1])], 0, torch.device("cpu"))
+    with torch.no_grad():
+        expected = sequence_logp(answer_logits(peft, batch), batch, range(1))[0][0]
+    assert float(pool.ref_logp[1]) == pytest.approx(float(expected), rel=1e-5)

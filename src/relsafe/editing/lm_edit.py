@@ -29,7 +29,6 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from relsafe.editing.adapter_io import AdapterBundle
-from relsafe.editing.device import autocast
 from relsafe.editing.lm_hidden import HiddenPlan, capture, make_plan
 from relsafe.editing.lm_losses import SeqScores
 from relsafe.editing.losses import get_loss
@@ -55,7 +54,7 @@ NEEDS_REF_LOGP = {"lm_npo"}
 NEEDS_REF_LOGITS = {"lm_retain_kl"}
 #: Representation losses: edited and frozen-base hidden states at the term's ``layers``, over
 #: the user turn and the answer (the chat template's shared system prefix left out).
-NEEDS_HIDDEN = {"lm_reroute", "lm_retain_hidden"}
+NEEDS_HIDDEN = {"lm_reroute", "lm_rmu", "lm_retain_hidden"}
 #: Losses that can score a row whose target is empty (the first answer position only, or
 #: the prompt's positions for representation losses).
 ALLOWS_EMPTY = {"lm_retain_kl"} | NEEDS_HIDDEN
@@ -442,32 +441,29 @@ def _peft(model: torch.nn.Module) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def reference_logps(
+def fill_reference_logps(
     model: torch.nn.Module,
     pool: _LMPool,
+    term: str,
+    idx: Any,
     pad_id: int,
-    batch_size: int,
     device: torch.device,
-    precision: str = "no",
-    term: str = "",
-) -> torch.Tensor:
-    """Frozen-base log-probs of a pool's targets, in fixed batches (deterministic), at the
-    training precision and through the same (cached lower-layer) path as the steps, so that
-    NPO starts from a zero log-ratio."""
-    out = []
+) -> None:
+    """Frozen-base log-probs of the pool rows ``idx`` that lack one, one row at a time (so a
+    row's value does not depend on the step that first drew it), at the precision of the
+    surrounding autocast and through the steps' own path: NPO starts at a zero log-ratio.
+    Only drawn rows are scored: a short run does not pay for the whole pool up front."""
+    if pool.ref_logp is None:
+        pool.ref_logp = torch.full((len(pool.prompt_ids),), float("nan"))
     plan = pool.plan if pool.plan is not None and pool.plan.caches_lower else None
-    with autocast(device, precision):
-        for i in range(0, len(pool.prompt_ids), batch_size):
-            idx = range(i, min(i + batch_size, len(pool.prompt_ids)))
-            pairs = [(pool.prompt_ids[j], pool.target_ids[j]) for j in idx]
-            lowers = (
-                [_row_hidden(model, pool, term, j).lower for j in idx] if plan is not None else None
-            )
-            batch = collate(pairs, pad_id, device)
-            with _peft(model).disable_adapter():
-                logits = answer_logits(model, batch, plan, lowers)
-            out.append(sequence_logp(logits, batch, range(len(pairs)))[0].float().cpu())
-    return torch.cat(out) if out else torch.zeros(0)
+    for i in (int(i) for i in idx):
+        if not torch.isnan(pool.ref_logp[i]):
+            continue
+        batch = collate([(pool.prompt_ids[i], pool.target_ids[i])], pad_id, device)
+        lowers = [_row_hidden(model, pool, term, i).lower] if plan is not None else None
+        with _peft(model).disable_adapter():
+            logits = answer_logits(model, batch, plan, lowers)
+        pool.ref_logp[i] = sequence_logp(logits, batch, range(1))[0][0].float().cpu()
 
 
 def _row_hidden(model: torch.nn.Module, pool: _LMPool, term: str, i: int):
@@ -548,6 +544,9 @@ def make_lm_compute_terms(
                 entries.extend(_row_hidden(model, pool, spec.name, int(i)) for i in idx)
             else:
                 entries.extend([None] * n)
+        for spec, idx, _ in picks:
+            if spec.loss in NEEDS_REF_LOGP:
+                fill_reference_logps(model, pools[spec.name], spec.name, idx, pad_id, ctx.device)
         batch = collate(pairs, pad_id, ctx.device)
         fast = plan is not None and plan.caches_lower
         lowers = [e.lower for e in entries] if fast else None

@@ -20,6 +20,10 @@ Representation losses (the term's ``layers``; positions: the user turn and the a
 - ``lm_reroute``: circuit breakers' rerouting loss (Zou et al., 2024),
   ``ReLU(cos(h_edit, h_base))`` averaged over layers and positions: forget prompts' hidden
   states are pushed orthogonal to (or away from) the base's, not to any target.
+- ``lm_rmu``: RMU's forget loss (Li et al., 2024, WMDP), the squared distance to a fixed
+  random direction ``u`` (one per layer, from ``seed``) scaled to ``coef`` times the base's
+  hidden-state norm, relative to that norm: ``||h_edit - coef ||h_base|| u||^2 / ||h_base||^2``.
+  Unlike ``lm_reroute`` its gradient does not vanish where the edit starts (cos = 1).
 - ``lm_retain_hidden``: their retain loss, ``||h_edit - h_base||_2`` per position, divided by
   ``||h_base||_2`` when ``relative`` (scale-free across layers and models).
 
@@ -146,3 +150,24 @@ def lm_retain_hidden(scores: SeqScores, relative: bool = True, **_: float) -> to
     if relative:
         dist = dist / ref.norm(dim=-1).clamp(min=1e-6)
     return dist.mean()
+
+
+_DIRECTIONS: dict[tuple[int, int, int], torch.Tensor] = {}
+
+
+def _direction(dim: int, layer: int, seed: int) -> torch.Tensor:
+    key = (dim, layer, seed)
+    if key not in _DIRECTIONS:
+        g = torch.Generator().manual_seed(seed * 1000 + layer)
+        u = torch.rand(dim, generator=g)  # RMU draws from U(0, 1), then normalises
+        _DIRECTIONS[key] = u / u.norm()
+    return _DIRECTIONS[key]
+
+
+@register_loss("lm_rmu")
+def lm_rmu(scores: SeqScores, coef: float = 1.0, seed: int = 0, **_: float) -> torch.Tensor:
+    h, ref = _hidden_pair(scores, "lm_rmu")
+    norm = ref.norm(dim=-1, keepdim=True).clamp(min=1e-6)  # [layers, positions, 1]
+    u = torch.stack([_direction(h.shape[-1], i, int(seed)) for i in range(h.shape[0])])
+    target = float(coef) * norm * u.to(h.device)[:, None, :]
+    return (((h - target) ** 2).sum(-1) / norm.squeeze(-1) ** 2).mean()

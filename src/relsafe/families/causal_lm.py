@@ -123,25 +123,13 @@ class CausalLMFamily(Family):
     def before_training(self, base, train_module, pools, specs, block, cfg):
         import torch
 
-        from relsafe.editing.device import resolve_device, resolve_precision
-        from relsafe.editing.lm_edit import NEEDS_REF_LOGP, prepare_hidden, reference_logps
+        from relsafe.editing.device import resolve_device
+        from relsafe.editing.lm_edit import prepare_hidden
 
-        device = torch.device(resolve_device(cfg.device))
-        precision = resolve_precision(device.type, cfg.mixed_precision)
-        train_module.to(device)
-        pad_id = self._pad_id(self.model_and_tokenizer(base)[1])
-        prepare_hidden(train_module, pools, specs, block, pad_id)
-        for spec in specs:
-            if spec.loss in NEEDS_REF_LOGP and pools[spec.name].prompt_ids:
-                pools[spec.name].ref_logp = reference_logps(
-                    train_module,
-                    pools[spec.name],
-                    pad_id,
-                    int(block.get("ref_batch_size", 16)),
-                    device,
-                    precision,
-                    term=spec.name,
-                )
+        train_module.to(torch.device(resolve_device(cfg.device)))
+        prepare_hidden(
+            train_module, pools, specs, block, self._pad_id(self.model_and_tokenizer(base)[1])
+        )
 
     def data_hash(self, forget, retain):
         from relsafe.editing.manifest import frame_hash
