@@ -51,9 +51,9 @@ dag: install  ## generate one Airflow DAG per model family (local = encoder, lm,
 		$(BIN)/kedro airflow create --pipelines __full__ --target-dir airflow_dags --env $$env || exit 1; \
 	done
 
-repro: install  ## re-run the DVC stages whose code, data or params changed (dvc.yaml must be current)
+repro: install  ## re-run a family's DVC stages whose code, data or params changed (default encoder; FAMILY=lm|vlm)
 	$(BIN)/python -m relsafe.dvc_stages --check
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro promote$(if $(FAMILY),_$(FAMILY))
 
 dvc-yaml: install  ## regenerate dvc.yaml from the Kedro pipelines and the catalog
 	$(BIN)/python -m relsafe.dvc_stages --write

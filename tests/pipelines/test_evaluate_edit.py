@@ -307,7 +307,7 @@ def test_pipeline_outputs_are_in_the_catalog():
         assert catalog[name]["dataset"]["filepath"].endswith(".png")
     images = set(_params()["report"]["images"].values())
     assert images == {
-        catalog[n]["dataset"]["filepath"].split("/")[-1]
+        catalog[n]["dataset"]["filepath"].split("/")[-1].split("}")[-1]
         for n in ("plot_per_rule", "plot_drift", "plot_examples")
     }
 
