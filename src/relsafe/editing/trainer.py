@@ -37,6 +37,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from relsafe.editing.device import resolve_device, resolve_precision
+from relsafe.timing import estimate_message
 
 logger = logging.getLogger(__name__)
 
@@ -295,24 +296,6 @@ class Checkpointer:
 def _window_means(rows: list[dict]) -> dict[str, float]:
     keys = [k for k in rows[-1] if k not in ("step", "seconds")]
     return {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
-
-
-def estimate_message(desc: str, done: int, seconds: float, left: int) -> str:
-    """The line logged once ``done`` steps took ``seconds``: step time x the ``left`` steps."""
-    per_step = seconds / max(done, 1)
-    total = per_step * (done + left)
-    return (
-        f"{desc}: {per_step:.2f} s/step over the first {done} step(s); "
-        f"estimated total ~{_duration(total)} (~{_duration(per_step * left)} left for {left} steps)"
-    )
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _release_stale_accelerator_state(precision: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -14,6 +15,7 @@ from transformers import (
 )
 
 from relsafe.models.sources import resolve_model_dir
+from relsafe.timing import LoopEstimate
 
 
 @dataclass
@@ -80,6 +82,7 @@ def generate_responses(
     model.eval()
     out: list[str] = []
     texts = chat_inputs(tokenizer, prompts)
+    estimate = LoopEstimate("generate", math.ceil(len(texts) / batch_size), unit="batch")
     for i in tqdm(range(0, len(texts), batch_size), desc="generate", disable=not progress):
         batch = tokenizer(
             texts[i : i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False
@@ -93,4 +96,5 @@ def generate_responses(
         out.extend(
             tokenizer.batch_decode(gen[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
         )
+        estimate.tick()
     return [o.strip() for o in out]

@@ -20,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from relsafe.models.sources import resolve_model_dir
+from relsafe.timing import LoopEstimate
 
 #: Set on the tokenizer of a VLM: render chat messages as content parts
 #: (``[{"type": "text", ...}]``), which VLM chat templates expect.
@@ -220,6 +221,9 @@ def generate_vlm(
             out[i] = a
     image_rows = [i for i, img in enumerate(images) if img is not None]
     model.eval()
+    estimate = LoopEstimate(
+        "generate (images)", math.ceil(len(image_rows) / batch_size), unit="batch"
+    )
     for start in tqdm(
         range(0, len(image_rows), batch_size), desc="generate (images)", disable=not progress
     ):
@@ -238,4 +242,5 @@ def generate_vlm(
         texts = tok.batch_decode(gen[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
         for i, t in zip(rows, texts):
             out[i] = t.strip()
+        estimate.tick()
     return [o or "" for o in out]
