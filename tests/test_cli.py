@@ -131,3 +131,25 @@ def test_kedro_finds_the_project_cli_and_its_run_command():
 
     assert "relsafe" in project_cli.cli.commands
     assert find_run_command("relsafe") is kedro_run  # `python -m relsafe` still runs pipelines
+
+
+def test_kedro_relsafe_json_stdout_is_only_json():
+    """conf/logging.yml sends every log line to stderr: `kedro relsafe ... --json` pipes."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests_support import kedro_env
+
+    kedro = Path(sys.executable).parent / "kedro"
+    proc = subprocess.run(
+        [str(kedro), "relsafe", "policy", "check", "--json"],
+        cwd=PROJECT_ROOT,
+        env=kedro_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["rules"], proc.stdout[:500]
+    assert "logging configuration" in proc.stderr
