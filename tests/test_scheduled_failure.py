@@ -193,6 +193,11 @@ def test_repro_with_nothing_changed_does_nothing(chain):
     assert ran(again) == [], _fail("nothing should run", again)
     assert sorted(skipped(again)) == sorted(chain["stages"])
     assert chain["versions_after_again"] == 1, "an unchanged repro registered another version"
+    # what `relsafe status` reports: the default family's chain is up to date
+    from relsafe.registry.status import dvc_status, family_target
+
+    got = dvc_status(chain["project"], 300, family_target(chain["project"], None))
+    assert got["clean"] is True and got["target"] == "promote", got
 
 
 def downstream_of(project: Path, start: str) -> set[str]:
@@ -217,6 +222,8 @@ def downstream_of(project: Path, start: str) -> set[str]:
 
 
 def test_policy_edit_reruns_build_sets_onwards_only(chain):
+    from relsafe.registry.status import dvc_status
+
     project = chain["project"]
     policy = project / "conf" / "base" / "safety_policy.yml"
     data = yaml.safe_load(policy.read_text())
@@ -226,6 +233,8 @@ def test_policy_edit_reruns_build_sets_onwards_only(chain):
     assert "conf/base/safety_policy.yml" in status.stdout, _fail(
         "dvc status should see the policy edit", status
     )
+    got = dvc_status(project, 300, "promote")
+    assert got["clean"] is False and "build_sets" in got["changed"], got
     dry = dvc(project, "repro", "--dry", *chain["stages"])
     assert dry.returncode == 0, _fail("dvc repro --dry", dry)
     assert ran(dry)[:1] == ["build_sets"] and "extract_tuples" in skipped(dry), _fail(

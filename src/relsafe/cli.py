@@ -634,9 +634,10 @@ def _render_compare(r: dict) -> None:
 @handles_errors
 def status(project: Project, models: tuple[str, ...], no_dvc: bool, as_json: bool) -> None:
     """List the registered models: aliases, newest versions with their data and policy hashes
-    and promotion decisions; and whether `dvc status` is clean (DVC missing or not a repository
+    and promotion decisions; and whether `dvc status` of this env's family chain (`promote`,
+    or `promote_<env>`, and the stages it reads from) is clean (DVC missing or not a repository
     is reported, not an error)."""
-    from relsafe.registry.status import dvc_status, registry_status
+    from relsafe.registry.status import dvc_status, family_target, registry_status
 
     conf = project.cli_params("status")
     client = project.registry()
@@ -649,7 +650,10 @@ def status(project: Project, models: tuple[str, ...], no_dvc: bool, as_json: boo
     if no_dvc:
         data["dvc"] = {"clean": None, "changed": [], "message": "skipped (--no-dvc)"}
     else:
-        data["dvc"] = dvc_status(project.require_root(), float(conf["dvc_timeout_s"]))
+        root = project.require_root()
+        data["dvc"] = dvc_status(
+            root, float(conf["dvc_timeout_s"]), family_target(root, project.env)
+        )
     emit(data, as_json, _render_status)
 
 

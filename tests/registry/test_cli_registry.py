@@ -147,6 +147,27 @@ def test_dvc_status_missing_or_not_a_repo_is_reported_not_raised(tmp_path, monke
     assert status_mod.dvc_status(tmp_path)["changed"] == ["train_edit"]
     monkeypatch.setattr(status_mod.subprocess, "run", fake(0, stdout="{}"))
     assert status_mod.dvc_status(tmp_path)["clean"] is True
+    seen = []
+    monkeypatch.setattr(
+        status_mod.subprocess,
+        "run",
+        lambda cmd, **k: seen.append(cmd) or subprocess.CompletedProcess(cmd, 0, "{}", ""),
+    )
+    got = status_mod.dvc_status(tmp_path, target="promote_lm")
+    assert seen[-1][-2:] == ["--with-deps", "promote_lm"] and "promote_lm" in got["message"]
+
+
+def test_status_checks_the_env_family_chain():
+    """`relsafe status` asks DVC about one family's chain: a family env's stages never
+    make the default family look stale, nor the other way round."""
+    from tests_support import PROJECT_ROOT
+
+    from relsafe.registry.status import family_target
+
+    assert family_target(PROJECT_ROOT, None) == "promote"
+    assert family_target(PROJECT_ROOT, "local") == "promote"
+    assert family_target(PROJECT_ROOT, "lm") == "promote_lm"
+    assert family_target(PROJECT_ROOT, "vlm") == "promote_vlm"
 
 
 def test_probe_encoder_nearest_gallery_entries(invoke, two_versions, tmp_path):

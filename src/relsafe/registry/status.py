@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
 from mlflow.tracking import MlflowClient
 
 from relsafe.registry.lock import LOCK_SUFFIX
@@ -71,10 +72,29 @@ def registry_status(
     return out
 
 
-def dvc_status(root: str | Path, timeout_s: float = 120) -> dict[str, Any]:
-    """``dvc status --json`` in ``root``: ``clean`` is True / False, or None when DVC is not
-    installed, ``root`` is not a DVC repository or the command failed (``message`` says why)."""
-    cmd = [sys.executable, "-m", "dvc", "status", "--json", "--quiet"]
+def family_target(root: str | Path, env: str | None) -> str | None:
+    """The last DVC stage of ``env``'s model family (``promote``, or ``promote_<env>`` for
+    conf/lm, conf/vlm, ...), or None when dvc.yaml has no such stage."""
+    from relsafe.dvc_stages import family_envs
+
+    root = Path(root)
+    name = f"promote_{env}" if env and env in family_envs(root) else "promote"
+    dvc_yaml = root / "dvc.yaml"
+    if not dvc_yaml.is_file():
+        return None
+    stages = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages") or {}
+    return name if name in stages else None
+
+
+def dvc_status(
+    root: str | Path, timeout_s: float = 120, target: str | None = None
+) -> dict[str, Any]:
+    """``dvc status --json`` in ``root`` (with ``target``: that stage and every stage it reads
+    from, one family's chain): ``clean`` is True / False, or None when DVC is not installed,
+    ``root`` is not a DVC repository or the command failed (``message`` says why)."""
+    cmd = [sys.executable, "-m", "dvc", "status", "--json"]  # --quiet would print no JSON
+    if target:
+        cmd += ["--with-deps", target]
     try:
         proc = subprocess.run(
             cmd, cwd=root, capture_output=True, text=True, timeout=timeout_s, check=False
@@ -94,13 +114,15 @@ def dvc_status(root: str | Path, timeout_s: float = 120) -> dict[str, Any]:
     except ValueError:
         return {"clean": None, "changed": [], "message": "dvc status printed no JSON"}
     stages = sorted(changed) if isinstance(changed, dict) else []
+    scope = f" (stage {target} and its inputs)" if target else ""
     return {
         "clean": not stages,
         "changed": stages,
-        "message": "data and pipelines are up to date"
+        "target": target,
+        "message": f"data and pipelines are up to date{scope}"
         if not stages
-        else f"{len(stages)} stage(s) or file(s) changed: {', '.join(stages)}",
+        else f"{len(stages)} stage(s) or file(s) changed{scope}: {', '.join(stages)}",
     }
 
 
-__all__ = ["dvc_status", "registry_status"]
+__all__ = ["dvc_status", "family_target", "registry_status"]
