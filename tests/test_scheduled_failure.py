@@ -194,7 +194,8 @@ def test_repro_with_nothing_changed_does_nothing(chain):
     assert sorted(skipped(again)) == sorted(chain["stages"])
     assert chain["versions_after_again"] == 1, "an unchanged repro registered another version"
     # what `relsafe status` reports: the default family's chain is up to date
-    from relsafe.registry.status import dvc_status, family_target
+    from relsafe.dvc_stages import family_target
+    from relsafe.registry.status import dvc_status
 
     got = dvc_status(chain["project"], 300, family_target(chain["project"], None))
     assert got["clean"] is True and got["target"] == "promote", got

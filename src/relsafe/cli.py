@@ -637,7 +637,8 @@ def status(project: Project, models: tuple[str, ...], no_dvc: bool, as_json: boo
     and promotion decisions; and whether `dvc status` of this env's family chain (`promote`,
     or `promote_<env>`, and the stages it reads from) is clean (DVC missing or not a repository
     is reported, not an error)."""
-    from relsafe.registry.status import dvc_status, family_target, registry_status
+    from relsafe.dvc_stages import family_target
+    from relsafe.registry.status import dvc_status, registry_status
 
     conf = project.cli_params("status")
     client = project.registry()

@@ -388,6 +388,18 @@ def family_envs(project_root: Path) -> dict[str, str]:
     return out
 
 
+def family_target(root: str | Path, env: str | None) -> str | None:
+    """The last DVC stage of ``env``'s model family (``promote``, or ``promote_<env>`` for
+    conf/lm, conf/vlm, ...), or None when dvc.yaml has no such stage."""
+    root = Path(root)
+    name = f"promote_{env}" if env and env in family_envs(root) else "promote"
+    dvc_yaml = root / "dvc.yaml"
+    if not dvc_yaml.is_file():
+        return None
+    stages = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages") or {}
+    return name if name in stages else None
+
+
 def _plan_stage(
     stage: Stage,
     pipe: Any,

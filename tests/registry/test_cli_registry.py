@@ -162,7 +162,7 @@ def test_status_checks_the_env_family_chain():
     make the default family look stale, nor the other way round."""
     from tests_support import PROJECT_ROOT
 
-    from relsafe.registry.status import family_target
+    from relsafe.dvc_stages import family_target
 
     assert family_target(PROJECT_ROOT, None) == "promote"
     assert family_target(PROJECT_ROOT, "local") == "promote"

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
 from mlflow.tracking import MlflowClient
 
 from relsafe.registry.lock import LOCK_SUFFIX
@@ -72,20 +71,6 @@ def registry_status(
     return out
 
 
-def family_target(root: str | Path, env: str | None) -> str | None:
-    """The last DVC stage of ``env``'s model family (``promote``, or ``promote_<env>`` for
-    conf/lm, conf/vlm, ...), or None when dvc.yaml has no such stage."""
-    from relsafe.dvc_stages import family_envs
-
-    root = Path(root)
-    name = f"promote_{env}" if env and env in family_envs(root) else "promote"
-    dvc_yaml = root / "dvc.yaml"
-    if not dvc_yaml.is_file():
-        return None
-    stages = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages") or {}
-    return name if name in stages else None
-
-
 def dvc_status(
     root: str | Path, timeout_s: float = 120, target: str | None = None
 ) -> dict[str, Any]:
@@ -125,4 +110,4 @@ def dvc_status(
     }
 
 
-__all__ = ["dvc_status", "family_target", "registry_status"]
+__all__ = ["dvc_status", "registry_status"]
