@@ -37,10 +37,19 @@ def _plural(unit: str, n: int) -> str:
 
 class LoopEstimate:
     """Call :meth:`tick` after each unit of a loop of ``total`` units; after ``after`` units
-    (and only if more are left) it logs :func:`estimate_message` once."""
+    (and only if more are left; ``after=0``: never) it logs :func:`estimate_message` once, on
+    ``log`` (this module's logger by default)."""
 
-    def __init__(self, desc: str, total: int, after: int = 1, unit: str = "step") -> None:
+    def __init__(
+        self,
+        desc: str,
+        total: int,
+        after: int = 1,
+        unit: str = "step",
+        log: logging.Logger | None = None,
+    ) -> None:
         self.desc, self.total, self.after, self.unit = desc, total, after, unit
+        self.log = log or logger
         self.done = 0
         self.start = time.perf_counter()
 
@@ -49,4 +58,4 @@ class LoopEstimate:
         if self.after and self.done == self.after and self.done < self.total:
             seconds = time.perf_counter() - self.start
             left = self.total - self.done
-            logger.info(estimate_message(self.desc, self.done, seconds, left, self.unit))
+            self.log.info(estimate_message(self.desc, self.done, seconds, left, self.unit))

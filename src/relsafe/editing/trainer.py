@@ -37,7 +37,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from relsafe.editing.device import resolve_device, resolve_precision
-from relsafe.timing import estimate_message
+from relsafe.timing import LoopEstimate
 
 logger = logging.getLogger(__name__)
 
@@ -379,7 +379,7 @@ def train_loop(
         disable=not cfg.progress or not accelerator.is_local_main_process,
     )
     step = start_step
-    t_first = time.perf_counter()
+    estimate = LoopEstimate(desc, cfg.steps - start_step, after=cfg.estimate_after, log=logger)
     try:
         for step in bar:
             if stopped_early:
@@ -414,13 +414,7 @@ def train_loop(
             }
             history.append(row)
             bar.set_postfix(loss=f"{row['loss']:.4f}")
-            done = step - start_step
-            if cfg.estimate_after and done == cfg.estimate_after and step < cfg.steps:
-                logger.info(
-                    estimate_message(
-                        desc, cfg.estimate_after, time.perf_counter() - t_first, cfg.steps - step
-                    )
-                )
+            estimate.tick()
             if step % cfg.log_every == 0 or step == cfg.steps:
                 window = _window_means(history[-cfg.log_every :])
                 if on_metrics and accelerator.is_main_process:
