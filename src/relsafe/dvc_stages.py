@@ -388,12 +388,17 @@ def family_envs(project_root: Path) -> dict[str, str]:
     return out
 
 
+def family_stage(name: str, env: str) -> str:
+    """The name of pipeline ``name``'s stage for the family env ``env`` (``train_edit_lm``)."""
+    return f"{name}_{env}"
+
+
 def family_target(root: str | Path, env: str | None) -> str | None:
     """The last DVC stage of ``env``'s model family (``promote``, or ``promote_<env>`` for
     conf/lm, conf/vlm, ...), or None when dvc.yaml has no such stage."""
     root = Path(root)
-    name = f"promote_{env}" if env and env in family_envs(root) else "promote"
-    dvc_yaml = root / "dvc.yaml"
+    name = family_stage("promote", env) if env and env in family_envs(root) else "promote"
+    dvc_yaml = root / DVC_YAML
     if not dvc_yaml.is_file():
         return None
     stages = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages") or {}
@@ -490,7 +495,7 @@ def plan_stages(project_root: Path, pipelines: Mapping[str, Any] | None = None) 
             sub = pipe.only_nodes(*keep)
             partial = bool(shared_nodes)
             stage = Stage(
-                name=f"{name}_{env}",
+                name=family_stage(name, env),
                 pipeline=name,
                 env=env,
                 nodes=sorted(keep) if partial else [],
