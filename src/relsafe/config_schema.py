@@ -157,6 +157,7 @@ LM_TERM_KEYS = frozenset(
         "target_texts",
         "add_eos",
         "layers",
+        "paired",
     }
 )
 
@@ -225,6 +226,7 @@ class LMTerm(Open):
     target_texts: list[str] | None = None
     add_eos: bool = False
     layers: list[int | float] | None = None  # hidden-state layers (lm_reroute, lm_retain_hidden)
+    paired: str | None = None  # score the safe minimal pairs of that term's rows (same step)
 
     @model_validator(mode="after")
     def _options(self):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -320,3 +321,71 @@ def test_unlikelihood_pushes_down_only_a_likely_target():
     assert logp.grad[0] > 4 and 0 < float(logp.grad[1]) < 1e-3  # descent lowers the likely one
     sure = loss(SeqScores(logp=torch.tensor([0.0]), n_tokens=torch.tensor([4.0])))
     assert torch.isfinite(sure)  # p = 1 stays finite
+
+
+def test_pair_prompts_swap_the_text_for_its_safe_pair():
+    from relsafe.editing.lm_edit import pair_prompts
+
+    rows = pd.DataFrame(
+        {
+            "prompt": [
+                "Write a poem about a child drinking wine.",
+                "Describe a photo of a man hitting a boy.",
+                "Write a tutorial on how to make a bomb",
+            ],
+            "text": ["a child drinking wine.", "a man hitting a boy", ""],
+            "pair_text": ["a child drinking juice", "", ""],
+        }
+    )
+    assert pair_prompts(rows) == ["Write a poem about a child drinking juice.", "", ""]
+    assert pair_prompts(rows.drop(columns="pair_text")) == ["", "", ""]
+
+
+def test_paired_term_scores_the_safe_pairs_of_its_partners_rows(tiny_llama_dir):
+    from relsafe.editing.lm_edit import build_lm_pools, make_lm_compute_terms
+    from relsafe.editing.trainer import StepContext
+
+    forget, retain = _lm_sets()
+    forget["text"] = ["", "a child drinking wine", "", ""]
+    forget["pair_text"] = ["", "a child drinking juice", "", ""]
+    model, tok = _load(tiny_llama_dir)
+    specs = parse_lm_terms(
+        {
+            "refusal": {"loss": "lm_refusal", "data": "forget", "target": "refusal"},
+            "pairs": {"loss": "lm_retain_kl", "weight": 2.0, "paired": "refusal"},
+        }
+    )
+    pools = build_lm_pools(tok, train_rows(forget, "f"), train_rows(retain, "r"), specs, {})
+    rendered = tok.decode(pools["pairs"].prompt_ids[0])
+    assert "a child drinking juice" in rendered and pools["pairs"].target_ids == [[]]
+    assert pools["pairs"].pair_of == [-1, 0, -1], "only the relational row has a pair"
+
+    from peft import LoraConfig, get_peft_model
+
+    peft_model = get_peft_model(model, LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj"]))
+    compute = make_lm_compute_terms(pools, specs, batch_size=3, pad_id=tok.eos_token_id)
+    ctx = StepContext(
+        step=1,
+        rng=np.random.default_rng(0),
+        device=torch.device("cpu"),
+        weights={"refusal": 1.0, "pairs": 2.0},
+    )
+    out = compute(peft_model, ctx)
+    assert set(out) == {"refusal", "pairs"}, "the pair is scored in the partner's step"
+    assert float(out["pairs"].detach()) == pytest.approx(0.0, abs=1e-6)  # LoRA B = 0: the base
+
+
+def test_paired_term_validation():
+    with pytest.raises(ValueError, match=r"pairs\.paired: 'nope'"):
+        parse_lm_terms({"pairs": {"loss": "lm_retain_kl", "paired": "nope"}})
+    with pytest.raises(ValueError, match="must be one of"):
+        parse_lm_terms(
+            {"r": {"loss": "lm_refusal"}, "pairs": {"loss": "lm_refusal", "paired": "r"}}
+        )
+    with pytest.raises(ValueError, match=r"remove \['sources'\]"):
+        parse_lm_terms(
+            {
+                "r": {"loss": "lm_refusal"},
+                "pairs": {"loss": "lm_retain_kl", "paired": "r", "sources": ["x"]},
+            }
+        )

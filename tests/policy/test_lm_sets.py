@@ -83,6 +83,18 @@ def test_relational_heldout_uses_eval_texts_and_templates(lm_sets, text_sets):
     assert not train["prompt"].str.contains("painting|movie scene").any()
 
 
+def test_relational_train_rows_carry_their_safe_pair(lm_sets, text_sets):
+    forget, retain = lm_sets
+    rel = forget[forget["source"] == "relational"]
+    train, held = rel[rel["split"] == "train"], rel[rel["split"] == "heldout"]
+    redirect = dict(zip(text_sets.forget["text"], text_sets.forget["redirect"]))
+    assert train["pair_text"].ne("").all()
+    assert (train["pair_text"] == train["text"].map(redirect)).all()
+    assert held["pair_text"].eq("").all(), "held-out rows are never trained on"
+    assert forget.loc[forget["source"] == "advbench", "pair_text"].eq("").all()
+    assert retain["pair_text"].eq("").all()
+
+
 def test_deterministic(policy, text_sets, lm_sets):
     advbench = pd.read_csv(ROOT / "data/01_raw/advbench_harmful_behaviors.csv")
     benign = pd.read_csv(ROOT / "data/01_raw/benign_instructions.csv")

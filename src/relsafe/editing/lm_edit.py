@@ -7,7 +7,11 @@ Loss terms (``params:train_edit.causal_lm.terms``), each fed from its own pool o
   prompts (``lm_forget_set.completion``);
 - ``refusal``: learn the ``refusal`` target on the same prompts;
 - ``retain``: KL to the frozen base on benign prompts and benign relational contrasts
-  (over the base's answer positions; at least the first answer token).
+  (over the base's answer positions; at least the first answer token);
+- a term with ``paired: <term>`` scores the safe minimal pairs of the rows that term draws,
+  in the same step: the same prompt with the row's ``pair_text`` ("a child drinking juice")
+  in place of its ``text`` ("a child drinking wine"), so the request's format and wording
+  cannot be what tells refusal from compliance.
 
 The frozen base is the same model with the adapter disabled, so no second copy is held.
 Training sequences are right-padded (causal masking keeps padding out of the real tokens);
@@ -73,6 +77,7 @@ class LMTermSpec:
     target_texts: list[str] | None = None  # fixed targets, in turn per row, instead of a column
     add_eos: bool = False
     layers: list[int | float] | None = None  # hidden-state layers of a representation loss
+    paired: str | None = None  # score the safe minimal pairs of this term's rows, same step
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -83,7 +88,23 @@ _TERM_KEYS = {f.name for f in fields(LMTermSpec)} - {"name", "options"}
 def parse_lm_terms(
     block: Mapping[str, Any] | None, where: str = "train_edit.causal_lm.terms"
 ) -> list[LMTermSpec]:
-    return parse_term_block(block, DEFAULT_LM_TERMS, where, _make_lm_spec)
+    specs = parse_term_block(block, DEFAULT_LM_TERMS, where, _make_lm_spec)
+    names = {s.name: s for s in specs}
+    for spec in specs:
+        if spec.paired is None:
+            continue
+        partner = names.get(spec.paired)
+        if partner is None or partner.paired is not None:
+            raise ValueError(
+                f"{where}.{spec.name}.paired: {spec.paired!r} is not an unpaired term of "
+                f"this block ({sorted(n for n, s in names.items() if s.paired is None)})"
+            )
+        if spec.loss not in ALLOWS_EMPTY:
+            raise ValueError(
+                f"{where}.{spec.name}: a paired term scores prompts without a target; its loss "
+                f"must be one of {sorted(ALLOWS_EMPTY)}, not {spec.loss!r}"
+            )
+    return specs
 
 
 def _make_lm_spec(name: str, raw: dict[str, Any], where: str) -> LMTermSpec:
@@ -93,6 +114,11 @@ def _make_lm_spec(name: str, raw: dict[str, Any], where: str) -> LMTermSpec:
         raise ValueError(f"{where}.{name}.data: {data!r}; expected 'forget' or 'retain'")
     if target not in ("completion", "refusal"):
         raise ValueError(f"{where}.{name}.target: {target!r}; expected 'completion' or 'refusal'")
+    taken = sorted({"data", "target", "sources", "batch_size", "target_texts"} & set(raw))
+    if raw.get("paired") and taken:
+        raise ValueError(
+            f"{where}.{name}: a paired term takes its rows from its partner; remove {taken}"
+        )
     return LMTermSpec(
         name=name,
         loss=str(raw["loss"]),
@@ -105,6 +131,7 @@ def _make_lm_spec(name: str, raw: dict[str, Any], where: str) -> LMTermSpec:
         target_texts=_target_texts(raw.get("target_texts"), f"{where}.{name}"),
         add_eos=bool(raw.get("add_eos", target == "refusal")),
         layers=_term_layers(raw, str(raw["loss"]), f"{where}.{name}"),
+        paired=str(raw["paired"]) if raw.get("paired") else None,
         options=options_of(raw, _TERM_KEYS),
     )
 
@@ -195,6 +222,7 @@ class _LMPool:
     ref_logp: torch.Tensor | None = None
     skip: list[int] = field(default_factory=list)  # shared chat-template prefix per row
     plan: HiddenPlan | None = None  # shared by every pool (set before training)
+    pair_of: list[int] | None = None  # paired pool: its row per partner-pool row (-1: none)
 
     def positions(self, i: int) -> slice:
         """Positions a representation loss reads: the user turn and the answer."""
@@ -252,8 +280,8 @@ def build_lm_pools(
         int(block.get("max_prompt_tokens", 128)),
         int(block.get("max_target_tokens", 48)),
     )
-    pools = {}
-    for spec in specs:
+    pools, rows_of = {}, {}
+    for spec in (s for s in specs if s.paired is None):
         frame = forget if spec.data == "forget" else retain
         if spec.sources:
             frame = (
@@ -262,17 +290,50 @@ def build_lm_pools(
                 else frame.iloc[:0]
             )
         targets = _term_targets(frame, spec)
+        rows_of[spec.name] = frame.loc[targets.index]
         pools[spec.name] = _encode_pool(
             tok,
-            frame.loc[targets.index, "prompt"].astype(str).tolist(),
+            rows_of[spec.name]["prompt"].astype(str).tolist(),
             targets.tolist(),
             spec.add_eos,
             max_prompt,
             spec.max_target_tokens or max_target,
         )
+    for spec in (s for s in specs if s.paired is not None):
+        prompts = pair_prompts(rows_of[spec.paired])
+        have = [i for i, p in enumerate(prompts) if p]
+        pools[spec.name] = _encode_pool(
+            tok, [prompts[i] for i in have], [""] * len(have), False, max_prompt, 0
+        )
+        pair_of = [-1] * len(prompts)
+        for j, i in enumerate(have):
+            pair_of[i] = j
+        pools[spec.name].pair_of = pair_of
+        logger.info(
+            "LM edit: term %r pairs %d of the %d rows of %r with their safe counterpart",
+            spec.name,
+            len(have),
+            len(prompts),
+            spec.paired,
+        )
+    for spec in specs:
         if not pools[spec.name].prompt_ids:
             logger.warning("LM edit: term %r has no rows; it is skipped", spec.name)
-    return pools
+    return {s.name: pools[s.name] for s in specs}
+
+
+def pair_prompts(rows: pd.DataFrame) -> list[str]:
+    """Each row's prompt with its ``text`` replaced by its ``pair_text`` ("" when the row has
+    no pair, or its prompt does not contain its text)."""
+    if "pair_text" not in rows.columns or "text" not in rows.columns:
+        return [""] * len(rows)
+    out = []
+    for prompt, text, pair in zip(
+        rows["prompt"].astype(str), rows["text"].fillna(""), rows["pair_text"].fillna("")
+    ):
+        text, pair = str(text).strip().rstrip(". "), str(pair).strip().rstrip(". ")
+        out.append(prompt.replace(text, pair, 1) if text and pair and text in prompt else "")
+    return out
 
 
 def _term_targets(frame: pd.DataFrame, spec: LMTermSpec) -> pd.Series:
@@ -536,7 +597,15 @@ def make_lm_compute_terms(
         plan = next((p.plan for p in pools.values() if p.plan is not None), None)
         pairs, picks, entries = [], [], []
         sizes = {s.name: len(pools[s.name].prompt_ids) for s in specs}
-        for spec, idx in pick_rows(specs, sizes, ctx.weights, ctx.rng, batch_size):
+        drawn = dict(pick_rows(specs, sizes, ctx.weights, ctx.rng, batch_size, by_name=True))
+        for spec in specs:  # a paired term scores the pairs of its partner's rows
+            if spec.paired and spec.name in ctx.weights and spec.paired in drawn:
+                pair_of = pools[spec.name].pair_of or []
+                idx = np.array([pair_of[i] for i in drawn[spec.paired] if pair_of[i] >= 0])
+                if len(idx):
+                    drawn[spec.name] = idx
+        for spec in (s for s in specs if s.name in drawn):
+            idx = drawn[spec.name]
             pool, n = pools[spec.name], len(idx)
             picks.append((spec, idx, range(len(pairs), len(pairs) + n)))
             pairs.extend((pool.prompt_ids[i], pool.target_ids[i]) for i in idx)

@@ -134,7 +134,11 @@ class CausalLMFamily(Family):
     def data_hash(self, forget, retain):
         from relsafe.editing.manifest import frame_hash
 
-        cols = [c for c in ("prompt", "completion", "refusal", "source") if c in forget.columns]
+        cols = [
+            c
+            for c in ("prompt", "completion", "refusal", "source", "pair_text")
+            if c in forget.columns
+        ]
         return frame_hash(forget, columns=cols) + ":" + frame_hash(retain, columns=cols)
 
     def compute_terms(self, base, pools, specs, params, block):

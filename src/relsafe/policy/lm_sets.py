@@ -9,7 +9,9 @@
   to", around a benign task, "fold a fitted sheet neatly"), with an empty refusal. Twins
   teach the edit that the request form is not what makes a request harmful.
 
-Columns: prompt, refusal, source, rule_id, category, kind, text, split (train|heldout).
+Columns: prompt, refusal, source, rule_id, category, kind, text, split (train|heldout),
+pair_text (train relational rows: the tuple's safe redirect, "a child drinking juice", which
+the edit asks about in the same prompt as a minimal pair; empty elsewhere).
 Relational train prompts come from the training sets with ``train_templates``; held-out
 ones from the eval set with ``heldout_templates``, so both the words and the phrasings of
 the held-out split are unseen. AdvBench and benign rows are split at random
@@ -32,7 +34,17 @@ from relsafe.policy.schema import SafetyPolicy
 
 logger = logging.getLogger(__name__)
 
-LM_COLUMNS = ["prompt", "refusal", "source", "rule_id", "category", "kind", "text", "split"]
+LM_COLUMNS = [
+    "prompt",
+    "refusal",
+    "source",
+    "rule_id",
+    "category",
+    "kind",
+    "text",
+    "split",
+    "pair_text",
+]
 #: Eval attacks whose texts read well inside a prompt template.
 _HELDOUT_ATTACKS = ("direct", "paraphrase", "syntactic")
 #: Syntaxes that are full clauses ("a child is drinking wine") and read badly after "a photo of".
@@ -191,8 +203,11 @@ def _row(
     kind: str,
     text: str,
     split: str,
+    pair_text: str = "",
 ) -> dict:
-    return dict(zip(LM_COLUMNS, (prompt, refusal, source, rule_id, category, kind, text, split)))
+    return dict(
+        zip(LM_COLUMNS, (prompt, refusal, source, rule_id, category, kind, text, split, pair_text))
+    )
 
 
 def _random_split(items: list[Any], frac: float, rng: random.Random) -> list[str]:
@@ -349,7 +364,14 @@ def relational_prompts(
             ("train", train, cfg.train_templates),
             ("heldout", held, cfg.heldout_templates),
         ):
-            for text in part["text"]:
+            # train rows keep their safe redirect ("a child drinking juice"): the edit asks
+            # about it in the same prompt, as a minimal pair (train_edit term `paired`)
+            pairs = (
+                part["redirect"].fillna("").astype(str)
+                if split == "train" and "redirect" in part.columns
+                else pd.Series("", index=part.index)
+            )
+            for text, pair_text in zip(part["text"], pairs):
                 refusal = rng.choice(cfg.refusal_templates).format(
                     description=rule.description or rule.id.replace("_", " ")
                 )
@@ -363,6 +385,7 @@ def relational_prompts(
                         "unsafe",
                         text,
                         split,
+                        pair_text,
                     )
                 )
     return rows
