@@ -223,3 +223,30 @@ def test_npo_references_are_filled_only_for_drawn_rows(tiny_llama_dir):
     with torch.no_grad():
         expected = sequence_logp(answer_logits(peft, batch), batch, range(1))[0][0]
     assert float(pool.ref_logp[1]) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_batched_fill_matches_the_per_row_pass(tiny_llama_dir):
+    from peft import LoraConfig, get_peft_model
+
+    from relsafe.editing.lm_hidden import make_plan
+
+    model, tok = _load(tiny_llama_dir)
+    n = model.config.num_hidden_layers
+    top = [f"model.layers.{i}.self_attn.q_proj" for i in range(n // 2, n)]
+    peft_model = get_peft_model(model, LoraConfig(r=2, lora_alpha=4, target_modules=top))
+    rows = [tok(t)["input_ids"] for t in ("a child drinking wine", "hi", "a much longer row here")]
+    items = [("t", i, ids, slice(1, len(ids))) for i, ids in enumerate(rows)]
+    one = make_plan(peft_model, {"t": [-1]}, cache_lower=True)
+    batched = make_plan(peft_model, {"t": [-1]}, cache_lower=True)
+    assert one.start == n // 2
+    for term, i, ids, pos in items:
+        one.row(peft_model, term, i, ids, pos)
+    batched.fill(peft_model, items)
+    for key, entry in one.rows.items():
+        got = batched.rows[key]
+        assert got.lower.shape == entry.lower.shape and got.ref.shape == entry.ref.shape
+        torch.testing.assert_close(got.lower, entry.lower, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(got.ref, entry.ref, atol=1e-5, rtol=1e-4)
+    kept = batched.rows[("t", 0)]
+    batched.fill(peft_model, items)  # nothing new: the kept entries stay
+    assert batched.rows[("t", 0)] is kept

@@ -527,8 +527,12 @@ def fill_reference_logps(
         pool.ref_logp[i] = sequence_logp(logits, batch, range(1))[0][0].float().cpu()
 
 
+def _row_ids(pool: _LMPool, i: int) -> tuple[list[int], slice]:
+    return pool.prompt_ids[i] + pool.target_ids[i], pool.positions(i)
+
+
 def _row_hidden(model: torch.nn.Module, pool: _LMPool, term: str, i: int):
-    return pool.plan.row(model, term, i, pool.prompt_ids[i] + pool.target_ids[i], pool.positions(i))
+    return pool.plan.row(model, term, i, *_row_ids(pool, i))
 
 
 def prepare_hidden(
@@ -604,6 +608,16 @@ def make_lm_compute_terms(
                 idx = np.array([pair_of[i] for i in drawn[spec.paired] if pair_of[i] >= 0])
                 if len(idx):
                     drawn[spec.name] = idx
+        if plan is not None:  # rows drawn for the first time: one batched base pass
+            plan.fill(
+                model,
+                [
+                    (spec.name, int(i), *_row_ids(pools[spec.name], int(i)))
+                    for spec in specs
+                    if spec.name in drawn and (plan.caches_lower or spec.name in plan.ref_layers)
+                    for i in drawn[spec.name]
+                ],
+            )
         for spec in (s for s in specs if s.name in drawn):
             idx = drawn[spec.name]
             pool, n = pools[spec.name], len(idx)

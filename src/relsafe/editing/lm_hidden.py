@@ -3,8 +3,9 @@ states for representation losses, and the edited model's hidden states at chosen
 
 LoRA sits on the top layers only (``train_edit.lora.layers``), so every layer below the
 lowest adapted one is frozen: its output for a training row never changes. A
-:class:`HiddenPlan` computes, once per (term, row), with the adapter off and one row at a
-time (no padding, so the values do not depend on which rows share a step):
+:class:`HiddenPlan` computes, once per (term, row), with the adapter off (the rows a step
+draws for the first time in one right-padded batch: causal attention keeps the padding out of
+the real tokens' states, so a row's values match its own pass up to float rounding):
 
 - ``lower``: the input of the first adapted layer (the output of the frozen stack), from
   which each step runs only the upper layers (``train_edit.causal_lm.cache_lower_layers``);
@@ -148,6 +149,50 @@ class HiddenPlan:
         )
         self.rows[key] = entry
         return entry
+
+    @torch.no_grad()
+    def fill(self, model: nn.Module, items: Sequence[tuple[str, int, list[int], slice]]) -> None:
+        """Compute the (term, idx, ids, positions) rows not yet kept, in one right-padded
+        batch: the per-row pass of :meth:`row` costs a forward per new row."""
+        todo: dict[tuple[str, int], tuple[list[int], slice]] = {}
+        for term, idx, ids, positions in items:
+            key = (term, int(idx))
+            if key not in self.rows and key not in todo:
+                todo[key] = (ids, positions)
+        if len(todo) < 2:
+            for (term, idx), (ids, positions) in todo.items():
+                self.row(model, term, idx, ids, positions)
+            return
+        ref = {i for term, _ in todo for i in self.ref_layers.get(term, [])}
+        want = sorted(({self.start - 1} if self.caches_lower else set()) | ref)
+        device = next(model.parameters()).device
+        seqs = [ids for ids, _ in todo.values()]
+        width = max(len(ids) for ids in seqs)
+        x = torch.zeros((len(seqs), width), dtype=torch.long, device=device)
+        mask = torch.zeros_like(x)
+        for r, ids in enumerate(seqs):
+            x[r, : len(ids)] = torch.tensor(ids, dtype=torch.long, device=device)
+            mask[r, : len(ids)] = 1
+        with (
+            _peft(model).disable_adapter(),
+            only_layers(self.decoder, self.layers, 0, max(want) + 1),
+            capture(self.layers, want) as got,
+        ):
+            self.decoder(input_ids=x, attention_mask=mask, use_cache=False)
+        for r, ((term, idx), (ids, positions)) in enumerate(todo.items()):
+            layers = self.ref_layers.get(term, [])
+            self.rows[(term, idx)] = RowHidden(
+                lower=(
+                    got[self.start - 1][r, : len(ids)].detach().float().clone()
+                    if self.caches_lower
+                    else None
+                ),
+                ref=(
+                    torch.stack([got[i][r, : len(ids)][positions].detach().float() for i in layers])
+                    if layers
+                    else None
+                ),
+            )
 
     # --- the upper-stack pass ----------------------------------------------------------
     def upper_hidden(
