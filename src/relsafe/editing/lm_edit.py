@@ -601,21 +601,30 @@ def make_lm_compute_terms(
         plan = next((p.plan for p in pools.values() if p.plan is not None), None)
         pairs, picks, entries = [], [], []
         sizes = {s.name: len(pools[s.name].prompt_ids) for s in specs}
-        drawn = dict(pick_rows(specs, sizes, ctx.weights, ctx.rng, batch_size, by_name=True))
+        drawn = {
+            spec.name: idx
+            for spec, idx in pick_rows(specs, sizes, ctx.weights, ctx.rng, batch_size)
+        }
         for spec in specs:  # a paired term scores the pairs of its partner's rows
             if spec.paired and spec.name in ctx.weights and spec.paired in drawn:
                 pair_of = pools[spec.name].pair_of or []
                 idx = np.array([pair_of[i] for i in drawn[spec.paired] if pair_of[i] >= 0])
                 if len(idx):
                     drawn[spec.name] = idx
-        if plan is not None:  # rows drawn for the first time: one batched base pass
+        kept = [  # terms whose rows have kept hidden states, in spec order (batch order)
+            s.name
+            for s in specs
+            if s.name in drawn
+            and plan is not None
+            and (plan.caches_lower or s.name in plan.ref_layers)
+        ]
+        if kept:  # rows drawn for the first time: one batched base pass
             plan.fill(
                 model,
                 [
-                    (spec.name, int(i), *_row_ids(pools[spec.name], int(i)))
-                    for spec in specs
-                    if spec.name in drawn and (plan.caches_lower or spec.name in plan.ref_layers)
-                    for i in drawn[spec.name]
+                    (name, int(i), *_row_ids(pools[name], int(i)))
+                    for name in kept
+                    for i in drawn[name]
                 ],
             )
         for spec in (s for s in specs if s.name in drawn):
@@ -623,7 +632,7 @@ def make_lm_compute_terms(
             pool, n = pools[spec.name], len(idx)
             picks.append((spec, idx, range(len(pairs), len(pairs) + n)))
             pairs.extend((pool.prompt_ids[i], pool.target_ids[i]) for i in idx)
-            if plan is not None and (plan.caches_lower or spec.name in plan.ref_layers):
+            if spec.name in kept:
                 entries.extend(_row_hidden(model, pool, spec.name, int(i)) for i in idx)
             else:
                 entries.extend([None] * n)

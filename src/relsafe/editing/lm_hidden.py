@@ -119,49 +119,24 @@ class HiddenPlan:
     def caches_lower(self) -> bool:
         return self.start > 0
 
-    # --- per-row base pass -------------------------------------------------------------
-    @torch.no_grad()
+    # --- the base pass, once per (term, row) ---------------------------------------------
     def row(
         self, model: nn.Module, term: str, idx: int, ids: list[int], positions: slice
     ) -> RowHidden:
-        key = (term, int(idx))
-        hit = self.rows.get(key)
-        if hit is not None:
-            return hit
-        ref_layers = self.ref_layers.get(term, [])
-        want = ([self.start - 1] if self.caches_lower else []) + ref_layers
-        stop = max(want) + 1
-        device = next(model.parameters()).device
-        x = torch.tensor([ids], dtype=torch.long, device=device)
-        with (
-            _peft(model).disable_adapter(),
-            only_layers(self.decoder, self.layers, 0, stop),
-            capture(self.layers, want) as got,
-        ):
-            self.decoder(input_ids=x, attention_mask=torch.ones_like(x), use_cache=False)
-        entry = RowHidden(
-            lower=got[self.start - 1][0].detach().float() if self.caches_lower else None,
-            ref=(
-                torch.stack([got[i][0, positions].detach().float() for i in ref_layers])
-                if ref_layers
-                else None
-            ),
-        )
-        self.rows[key] = entry
-        return entry
+        """The kept entry of (term, idx), computed now if it is new."""
+        self.fill(model, [(term, idx, ids, positions)])
+        return self.rows[(term, int(idx))]
 
     @torch.no_grad()
     def fill(self, model: nn.Module, items: Sequence[tuple[str, int, list[int], slice]]) -> None:
         """Compute the (term, idx, ids, positions) rows not yet kept, in one right-padded
-        batch: the per-row pass of :meth:`row` costs a forward per new row."""
+        batch (a step's new rows share one forward instead of one each)."""
         todo: dict[tuple[str, int], tuple[list[int], slice]] = {}
         for term, idx, ids, positions in items:
             key = (term, int(idx))
             if key not in self.rows and key not in todo:
                 todo[key] = (ids, positions)
-        if len(todo) < 2:
-            for (term, idx), (ids, positions) in todo.items():
-                self.row(model, term, idx, ids, positions)
+        if not todo:
             return
         ref = {i for term, _ in todo for i in self.ref_layers.get(term, [])}
         want = sorted(({self.start - 1} if self.caches_lower else set()) | ref)

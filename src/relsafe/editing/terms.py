@@ -59,10 +59,8 @@ def pick_rows(
     weights: Mapping[str, float],
     rng: np.random.Generator,
     batch_size: int,
-    by_name: bool = False,
-) -> Iterator[tuple[Any, np.ndarray]]:
-    """Each active term with rows: ``(spec, sorted row indices)`` for this step
-    (``(spec.name, indices)`` with ``by_name``).
+) -> Iterator[tuple[TermLike, np.ndarray]]:
+    """Each active term with rows: ``(spec, sorted row indices)`` for this step.
 
     A term is active when its pool has rows and it has a non-zero weight (it is in
     ``weights``); it draws ``min(spec.batch_size or batch_size, pool size)`` rows without
@@ -74,4 +72,4 @@ def pick_rows(
         if not size or spec.name not in weights or getattr(spec, "paired", None):
             continue
         n = min(spec.batch_size or batch_size, size)
-        yield spec.name if by_name else spec, np.sort(rng.choice(size, size=n, replace=False))
+        yield spec, np.sort(rng.choice(size, size=n, replace=False))
