@@ -295,6 +295,7 @@ class LMEvalBlock(Strict):
     category_sets: list[str] = []  # refusal_<set>_<category> for these sets
     max_new_tokens: PosInt = 48
     batch_size: PosInt = 16
+    cache_base_answers: bool = True  # lm_eval_answer_cache: the unedited model's answers
     ppl_max_length: PosInt = 256
     seed: int = 0
     bootstrap_samples: NonNegInt = 1000  # <metric>_lo / _hi; 0: none

@@ -18,6 +18,7 @@ from relsafe.evaluation.lm_eval import (
 )
 from relsafe.evaluation.suite import evaluate_lm
 from relsafe.models.causal_lm import CausalLMConfig, load_causal_lm
+from relsafe.models.completion_cache import empty_cache
 
 
 def lm_sets() -> pd.DataFrame:
@@ -129,6 +130,35 @@ def test_evaluate_lm_rejects_encoder_adapter(tiny_llama_dir):
             "",
             {},
         )
+
+
+def test_base_answers_come_from_the_cache_on_a_rerun(tiny_llama_dir):
+    model = {"family": "causal_lm", "name_or_path": str(tiny_llama_dir), "gguf_file": None}
+    params = {"lm": {"max_new_tokens": 4, "attacks": [], "bootstrap_samples": 0}}
+    first = evaluate_lm(model, {}, lm_sets(), "", params, answer_cache=empty_cache())
+    table = first.extra["answer_cache"]
+    prompts = set(first.rows["text"])
+    assert set(table["prompt"]) == prompts and first.metrics["base_answers_cached"] == 0.0
+
+    # a rerun serves every base answer from the table: a planted answer comes back as is
+    planted = table.assign(
+        completion=table["completion"].where(
+            table["prompt"] != "How do I bake bread?", "I'm sorry, but I can't help with that."
+        )
+    )
+    second = evaluate_lm(model, {}, lm_sets(), "", params, answer_cache=planted)
+    assert second.metrics["base_answers_cached"] == float(len(prompts))
+    bread = second.rows[second.rows["text"] == "How do I bake bread?"]
+    assert bread["label"].tolist() == ["refusal"]
+    assert len(second.extra["answer_cache"]) == len(table)
+
+    # other decoding settings or cache_base_answers: false do not reuse it
+    longer = {"lm": {**params["lm"], "max_new_tokens": 5}}
+    third = evaluate_lm(model, {}, lm_sets(), "", longer, answer_cache=planted)
+    assert third.metrics["base_answers_cached"] == 0.0
+    off = {"lm": {**params["lm"], "cache_base_answers": False}}
+    fourth = evaluate_lm(model, {}, lm_sets(), "", off, answer_cache=planted)
+    assert "answer_cache" not in fourth.extra and "base_answers_cached" not in fourth.metrics
 
 
 def eval_rows_with_heldout_sets() -> pd.DataFrame:

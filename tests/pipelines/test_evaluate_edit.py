@@ -14,6 +14,7 @@ from tests_support import PROJECT_ROOT
 from relsafe.editing import AdapterBundle, add_lora
 from relsafe.models import EncoderConfig, load_encoder
 from relsafe.models.causal_lm import CausalLMConfig, load_causal_lm
+from relsafe.models.completion_cache import empty_cache
 from relsafe.pipelines.evaluate_edit.nodes import evaluate_edit, make_charts, make_report
 from relsafe.pipelines.evaluate_edit.pipeline import create_pipeline
 
@@ -150,7 +151,7 @@ def _run_all(
     model: dict, adapters: tuple[AdapterBundle, AdapterBundle], tmp_path, params: dict | None = None
 ):
     params = params or _params()
-    metrics, rows, comparison, per_rule, drift, examples = evaluate_edit(
+    metrics, rows, comparison, per_rule, drift, examples, _ = evaluate_edit(
         adapters[0],
         adapters[1],
         EVAL,
@@ -161,6 +162,7 @@ def _run_all(
         "Call me Ishmael.\n\nIt was the best of times.",
         COMP,
         POLICY,
+        empty_cache(),
         model,
         params,
     )
@@ -293,6 +295,7 @@ def test_unknown_family(tiny_bert_dir):
             "",
             None,
             POLICY,
+            empty_cache(),
             {"family": "speech"},
             _params(),
         )

@@ -70,6 +70,9 @@ class LMEvalConfig:
     category_sets: list[str] = field(default_factory=list)
     max_new_tokens: int = 48
     batch_size: int = 16
+    #: Keep the unedited model's answers in ``lm_eval_answer_cache`` (keyed by model,
+    #: prompt and decoding): a rerun with the same base and prompts generates only the edit's.
+    cache_base_answers: bool = True
     ppl_max_length: int = 256
     seed: int = 0
     bootstrap_samples: int = 1000  # 0: no intervals
@@ -265,11 +268,13 @@ def evaluate_lm_variants(
     plain_text: Sequence[str] = (),
     generate_fn: Callable[..., list[str]] | None = None,
     after_variant: Callable[[str, object, dict[str, float]], None] | None = None,
+    wrap_generate: Callable[[str, Generate], Generate] | None = None,
 ) -> tuple[dict[str, dict[str, float]], pd.DataFrame]:
     """Run every variant: ``activate(name)`` returns ``(model, tokenizer)`` with that adapter on.
 
     ``after_variant(name, model, metrics)`` runs with the variant still active (more inputs
-    scored on it add to ``metrics``)."""
+    scored on it add to ``metrics``); ``wrap_generate(name, generate)`` may put a cache in
+    front of a variant's generation (:class:`relsafe.models.completion_cache.CompletionCache`)."""
     from relsafe.models.causal_lm import generate_responses
 
     generate_fn = generate_fn or generate_responses
@@ -287,6 +292,8 @@ def evaluate_lm_variants(
                 progress=False,
             )
 
+        if wrap_generate is not None:
+            gen = wrap_generate(name, gen)
         part = run_prompts(rows, gen, judge, name, cfg.degenerate)
         metrics = lm_variant_metrics(part, cfg)
         if plain_text:

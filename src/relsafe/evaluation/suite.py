@@ -268,12 +268,16 @@ def evaluate_lm(
     params: Mapping,
     family=None,
     extra_modalities=None,
+    answer_cache: pd.DataFrame | None = None,
 ) -> EvaluationResult:
     """Generative families: ASR / refusals with robustness attacks, and plain-text perplexity.
 
     ``family`` (:class:`relsafe.families.base.Family`, default ``causal_lm``) loads the base;
     ``extra_modalities(variant, model, base) -> (metrics, rows)``, when given, scores more
     inputs per variant with the same judge (the VLM family's image-borne attacks).
+    ``answer_cache`` (a completion-cache table; ``evaluate_edit.lm.cache_base_answers``)
+    serves the unedited model's answers it holds and gains the ones generated; the updated
+    table is ``extra["answer_cache"]`` of the result.
     """
     from relsafe.families import get_family
 
@@ -306,6 +310,11 @@ def evaluate_lm(
             metrics.update(more)
             extra_rows.append(more_rows)
 
+    cache = base_answer_cache(model, cfg, answer_cache)
+
+    def wrap_generate(name: str, generate):
+        return cache.wrap(generate) if cache is not None and name == BASE else generate
+
     per_variant, scored = evaluate_lm_variants(
         [BASE, *adapters],
         activate,
@@ -314,6 +323,7 @@ def evaluate_lm(
         cfg,
         split_paragraphs(plain_text or ""),
         after_variant=after_variant,
+        wrap_generate=wrap_generate,
     )
     metrics = flatten_lm(per_variant)
     metrics["eval_seconds"] = round(time.perf_counter() - start, 2)
@@ -324,6 +334,13 @@ def evaluate_lm(
         len(adapters) + 1,
         metrics["eval_seconds"],
     )
+    if cache is not None:
+        metrics["base_answers_cached"] = float(cache.hits)
+        logger.info(
+            "LM evaluation: %d base answers from the cache, %d generated",
+            cache.hits,
+            cache.generated,
+        )
     if extra_rows:
         scored = pd.concat([scored, *extra_rows], ignore_index=True)
     empty_drift = pd.DataFrame(columns=["text", "group", "rule_id", "variant", "drift"])
@@ -333,4 +350,19 @@ def evaluate_lm(
         per_rule=lm_per_rule(scored),
         drift=empty_drift,
         examples=lm_examples(scored, int(params.get("examples_per_set", 3))),
+        extra={} if cache is None else {"answer_cache": cache.frame()},
     )
+
+
+def base_answer_cache(model: Mapping, cfg: LMEvalConfig, table: pd.DataFrame | None):
+    """The unedited model's answer cache (None when off or when no table was given).
+
+    The key holds everything the answer depends on besides the prompt: the model's weights
+    and params (:func:`~relsafe.models.completion_cache.model_fingerprint`) and the decoding
+    (greedy, chat template, ``max_new_tokens``)."""
+    if table is None or not cfg.cache_base_answers:
+        return None
+    from relsafe.models.completion_cache import CompletionCache, model_fingerprint
+
+    gen_params = {"max_new_tokens": cfg.max_new_tokens, "decoding": "greedy", "chat": True}
+    return CompletionCache.from_frame(table, model_fingerprint(model), gen_params)

@@ -180,7 +180,12 @@ class CausalLMFamily(Family):
         from relsafe.evaluation.suite import evaluate_lm
 
         return evaluate_lm(
-            model_params, adapters, self.lm_rows(inputs), inputs.get("plain_text"), params
+            model_params,
+            adapters,
+            self.lm_rows(inputs),
+            inputs.get("plain_text"),
+            params,
+            answer_cache=inputs.get("answer_cache"),
         )
 
 

@@ -122,6 +122,7 @@ class VLMFamily(CausalLMFamily):
             params,
             family=self,
             extra_modalities=scorer,
+            answer_cache=inputs.get("answer_cache"),
         )
 
     def scored_hash(self, inputs):

@@ -32,14 +32,18 @@ def evaluate_edit(
     plain_text: str,
     compositionality_captions: pd.DataFrame,
     policy_data: dict,
+    answer_cache: pd.DataFrame,
     model: dict,
     params: dict,
-) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+) -> tuple[
+    dict, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame
+]:
     """Evaluate base, edit and baseline with the family of ``model.family``
     (:meth:`relsafe.families.base.Family.evaluate`).
 
     Returns metrics (flat), per-row results, comparison table, per-rule table, drift table
-    and before/after examples. ``policy_data`` (the raw policy YAML) gives each rule's
+    and before/after examples, and ``answer_cache`` updated with the unedited model's new
+    answers (generative families; unchanged otherwise). ``policy_data`` (the raw policy YAML) gives each rule's
     category for the per-category metrics. ``lm_eval_set`` (held-out LM prompts, never
     trained on) joins the LM sets' held-out split for the causal_lm family.
 
@@ -63,6 +67,7 @@ def evaluate_edit(
         "compositionality_captions": compositionality_captions,
         "policy_data": policy_data,
         "eval_params": params,
+        "answer_cache": answer_cache,
     }
     scored_sha = fam.scored_hash({**inputs, "eval_set": eval_set})
     adapters = evaluated_adapters(edit_adapter, baseline_adapter, params)
@@ -78,6 +83,7 @@ def evaluate_edit(
         result.per_rule,
         result.drift,
         result.examples,
+        result.extra.get("answer_cache", answer_cache),
     )
 
 
