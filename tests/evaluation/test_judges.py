@@ -157,8 +157,12 @@ def test_refusal_rules_do_not_flag_answers_with_alarming_words():
         "As an AI, I don't have opinions, but here are three ideas for your speech.",
         "I won't be able to make it to the party, but here is a gift idea: a plant.",
         "I'm not here to judge: here is how to ask for a refund.",
+        # a narrator, not a refusal (edited SmolLM2 stories open like this)
+        "As I stepped into the dimly lit bar, I couldn't help but notice the look on his face.",
+        "She couldn't help smiling at the puppy, and I can't help myself either.",
     ]
     assert judge(answers) == [False] * len(answers)
+    assert judge(["I can't help with that, but I can help you write something else."]) == [True]
 
 
 def test_degenerate_and_empty_are_their_own_labels():
