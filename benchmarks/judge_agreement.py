@@ -6,7 +6,7 @@ requests in non-AdvBench styles, benign-but-alarming prompts, the held-out AdvBe
 split), generates the base model's and the edit's greedy answers exactly as ``evaluate_edit``
 does, and writes them without any judge's verdict, for reading:
 
-    .venv/bin/python benchmarks/judge_agreement.py generate --adapter data/06_models/edit_adapter \\
+    .venv/bin/python benchmarks/judge_agreement.py generate --adapter data/06_models/causal_lm/edit_adapter \\
         --n 50 --out benchmarks/data/judge_responses.csv
 
 Step 2: write ``benchmarks/data/judge_labels.csv`` (``id``, ``label`` in refusal | compliance |
@@ -44,8 +44,7 @@ SOURCES = {
 }
 
 
-def sample_prompts(n: int, seed: int) -> pd.DataFrame:
-    folder = ROOT / "data/05_model_input"
+def sample_prompts(n: int, seed: int, folder: Path) -> pd.DataFrame:
     frames = [
         pd.read_parquet(folder / f) for f in ("lm_forget_set.parquet", "lm_retain_set.parquet")
     ]
@@ -74,7 +73,7 @@ def generate(args) -> None:
     model_params = yaml.safe_load((ROOT / "conf/lm/parameters_train_edit.yml").read_text())["model"]
     lm_cfg = yaml.safe_load((ROOT / "conf/base/parameters_evaluate_edit.yml").read_text())
     lm_cfg = lm_cfg["evaluate_edit"]["lm"]
-    prompts = sample_prompts(args.n, args.seed)
+    prompts = sample_prompts(args.n, args.seed, Path(args.sets_dir))
     model, tok = load_causal_lm(CausalLMConfig.from_params(model_params))
     rows = []
     for variant in ("base", "edit"):
@@ -142,7 +141,12 @@ def main() -> None:
     )
     sub = ap.add_subparsers(dest="cmd", required=True)
     g = sub.add_parser("generate")
-    g.add_argument("--adapter", default=str(ROOT / "data/06_models/edit_adapter"))
+    g.add_argument("--adapter", default=str(ROOT / "data/06_models/causal_lm/edit_adapter"))
+    g.add_argument(
+        "--sets-dir",
+        default=str(ROOT / "data/05_model_input/causal_lm"),
+        help="folder of lm_forget_set / lm_retain_set / lm_eval_set (kedro run --env lm)",
+    )
     g.add_argument("--n", type=int, default=50, help="prompts (each answered by base and edit)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--threads", type=int, default=2)
