@@ -68,7 +68,6 @@ def _params(**over) -> dict:
         "causal_lm": {
             "max_prompt_tokens": 64,
             "max_target_tokens": 8,
-            "ref_batch_size": 2,
             "terms": {
                 "forget": {"loss": "lm_npo", "weight": 1.0, "beta": 0.1},
                 "refusal": {"loss": "lm_refusal", "weight": 1.0},
@@ -173,6 +172,50 @@ def test_lm_losses():
         SeqScores(logp, s.n_tokens, logits=logits, ref_logits=logits.clone())
     )
     assert float(kl) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_top_k_kl_is_the_coarse_grained_kl():
+    from relsafe.editing.lm_losses import top_k_kl
+
+    torch.manual_seed(0)
+    ref, edit = torch.randn(4, 50) * 3, torch.randn(4, 50)
+    logp, logq = torch.log_softmax(ref, -1), torch.log_softmax(edit, -1)
+    full = torch.nn.functional.kl_div(logq, logp, log_target=True, reduction="none").sum(-1)
+    everything = logp.topk(50, -1)
+    assert top_k_kl(everything.values, everything.indices, logq) == pytest.approx(full, rel=1e-4)
+    for k in (1, 5, 20):
+        top = logp.topk(k, -1)
+        part = top_k_kl(top.values, top.indices, logq)
+        assert (part <= full + 1e-5).all() and (part >= -1e-6).all()
+    same = logp.topk(5, -1)  # the edit equal to the base: 0
+    assert top_k_kl(same.values, same.indices, logp) == pytest.approx(torch.zeros(4), abs=1e-5)
+    # the loss reads the kept top-k in place of the base logits
+    n = torch.tensor([2.0, 2.0])
+    kept = SeqScores(
+        torch.zeros(2),
+        n,
+        logits=edit,
+        ref_top_logp=everything.values,
+        ref_top_ids=everything.indices,
+    )
+    dense = SeqScores(torch.zeros(2), n, logits=edit, ref_logits=ref)
+    kl = get_loss("lm_retain_kl")
+    assert float(kl(kept, head_tokens=1, head_weight=4.0)) == pytest.approx(
+        float(kl(dense, head_tokens=1, head_weight=4.0)), rel=1e-4
+    )
+
+
+def test_ref_top_k_keeps_the_base_distribution_once_per_row(tiny_llama_dir):
+    forget, retain = _lm_sets()
+    model, tok = _load(tiny_llama_dir)
+    params = _params(steps=4)
+    params["causal_lm"] = {**params["causal_lm"], "ref_top_k": 10**6}  # the whole vocabulary
+    _, history = train_lm_edit(model, tok, forget, retain, params, {})
+    model2, _ = _load(tiny_llama_dir)
+    _, dense = train_lm_edit(model2, tok, forget, retain, _params(steps=4), {})
+    # kept once per row and exact at k = vocabulary: the same training as the per-step pass
+    assert history["retain"].tolist() == pytest.approx(dense["retain"].tolist(), rel=1e-3, abs=1e-5)
+    assert history.loc[0, "retain"] == pytest.approx(0.0, abs=1e-5)
 
 
 def test_head_weights_emphasise_first_answer_tokens():

@@ -220,6 +220,9 @@ class _LMPool:
     prompt_ids: list[list[int]]
     target_ids: list[list[int]]
     ref_logp: torch.Tensor | None = None
+    #: row -> the frozen base's top-k log-probs and token ids at its answer positions
+    #: ([n_pos, k] each; ``causal_lm.ref_top_k``), filled the first time the row is drawn
+    ref_top: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
     skip: list[int] = field(default_factory=list)  # shared chat-template prefix per row
     plan: HiddenPlan | None = None  # shared by every pool (set before training)
     pair_of: list[int] | None = None  # paired pool: its row per partner-pool row (-1: none)
@@ -592,9 +595,47 @@ def _upper_pass_matches(
     return bool(fast.shape == full.shape and float((fast - full).abs().max()) <= 1e-3 * scale)
 
 
+@torch.no_grad()
+def fill_reference_top(
+    model: torch.nn.Module,
+    batch: _Batch,
+    need: list[tuple[_LMPool, int, int]],
+    top_k: int,
+    plan: HiddenPlan | None,
+    lowers: list[torch.Tensor] | None,
+) -> None:
+    """Keep the frozen base's top-``top_k`` answer-position log-probs of rows drawn for the
+    first time (``need``: pool, pool row, batch row), from one pass over those rows.
+
+    The base is frozen, so its distribution at a row's answer positions never changes: a
+    KL term can read the kept top-k instead of running the base over every KL row each step
+    (that pass was ~a fifth of a step). The KL is then computed over the top-k tokens plus
+    one bucket for the rest of the vocabulary (:func:`relsafe.editing.lm_losses.lm_retain_kl`).
+    """
+    if not need:
+        return
+    rows = [r for _, _, r in need]
+    sub = _sub_batch(batch, rows)
+    with _peft(model).disable_adapter():
+        logits = answer_logits(model, sub, plan, [lowers[r] for r in rows] if lowers else None)
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    values, ids = logp.topk(min(top_k, logp.shape[-1]), dim=-1)
+    offsets = _row_offsets(sub)
+    for j, (pool, i, _) in enumerate(need):
+        part = slice(offsets[j], offsets[j + 1])
+        pool.ref_top[i] = (values[part].cpu(), ids[part].to(torch.int32).cpu())
+
+
 def make_lm_compute_terms(
-    pools: dict[str, _LMPool], specs: list[LMTermSpec], batch_size: int, pad_id: int
+    pools: dict[str, _LMPool],
+    specs: list[LMTermSpec],
+    batch_size: int,
+    pad_id: int,
+    ref_top_k: int | None = None,
 ):
+    """The step's loss terms. ``ref_top_k`` (``causal_lm.ref_top_k``): KL terms read the
+    frozen base's top-k log-probs kept per row (:func:`fill_reference_top`) instead of a
+    base pass over their rows every step; None: the full distribution, every step."""
     losses = {s.name: get_loss(s.loss) for s in specs}
 
     def compute(model: torch.nn.Module, ctx: StepContext) -> dict[str, torch.Tensor]:
@@ -653,7 +694,18 @@ def make_lm_compute_terms(
             logits = answer_logits(model, batch, plan if fast else None, lowers)
         ref_rows = [i for spec, _, rows in picks if spec.loss in NEEDS_REF_LOGITS for i in rows]
         ref_logits, ref_batch = None, None
-        if ref_rows:  # ref rows are contiguous per term, in batch order
+        if ref_rows and ref_top_k:
+            need = [
+                (pools[spec.name], int(i), r)
+                for spec, idx, rows in picks
+                if spec.loss in NEEDS_REF_LOGITS
+                for i, r in zip(idx, rows)
+                if int(i) not in pools[spec.name].ref_top
+            ]
+            fill_reference_top(
+                model, batch, need, ref_top_k, plan if fast else None, lowers if fast else None
+            )
+        elif ref_rows:  # ref rows are contiguous per term, in batch order
             ref_batch = _sub_batch(batch, ref_rows)
             with torch.no_grad(), _peft(model).disable_adapter():
                 ref_logits = answer_logits(
@@ -669,9 +721,18 @@ def make_lm_compute_terms(
             if spec.loss in NEEDS_REF_LOGP:
                 scores.ref_logp = pools[spec.name].ref_logp[idx].to(logp.device)
             if spec.loss in NEEDS_REF_LOGITS:
-                local = range(ref_rows.index(rows.start), ref_rows.index(rows.start) + len(rows))
                 scores.logits = logits[_rows_slice(batch, rows)]
-                scores.ref_logits = ref_logits[_rows_slice(ref_batch, local)]
+                if ref_top_k:
+                    kept_top = [pools[spec.name].ref_top[int(i)] for i in idx]
+                    scores.ref_top_logp = torch.cat([v for v, _ in kept_top]).to(logits.device)
+                    scores.ref_top_ids = (
+                        torch.cat([t for _, t in kept_top]).long().to(logits.device)
+                    )
+                else:
+                    local = range(
+                        ref_rows.index(rows.start), ref_rows.index(rows.start) + len(rows)
+                    )
+                    scores.ref_logits = ref_logits[_rows_slice(ref_batch, local)]
             if spec.loss in NEEDS_HIDDEN:
                 pool, layers = pools[spec.name], plan.ref_layers[spec.name]
                 scores.hidden = torch.cat(

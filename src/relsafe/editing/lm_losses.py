@@ -49,6 +49,8 @@ class SeqScores:
     logits: torch.Tensor | None = None  # [n_positions, vocab] edited, at target positions
     ref_logits: torch.Tensor | None = None  # [n_positions, vocab] frozen base, same positions
     token_logp: torch.Tensor | None = None  # [n_positions] edited log-prob of each target token
+    ref_top_logp: torch.Tensor | None = None  # [n_positions, k] frozen base's top-k log-probs
+    ref_top_ids: torch.Tensor | None = None  # [n_positions, k] their token ids
     hidden: torch.Tensor | None = None  # [n_layers, n_positions, H] edited, representation losses
     ref_hidden: torch.Tensor | None = None  # [n_layers, n_positions, H] frozen base, same
 
@@ -119,16 +121,36 @@ def lm_unlikelihood(scores: SeqScores, **_: float) -> torch.Tensor:
 def lm_retain_kl(
     scores: SeqScores, head_tokens: int = 0, head_weight: float = 1.0, **_: float
 ) -> torch.Tensor:
-    if scores.logits is None or scores.ref_logits is None:
+    if scores.logits is None or (scores.ref_logits is None and scores.ref_top_logp is None):
         raise ValueError("lm_retain_kl needs edited and base logits at the answer positions")
     logq = F.log_softmax(scores.logits.float(), dim=-1)
-    logp = F.log_softmax(scores.ref_logits.float(), dim=-1)
-    if head_tokens and head_weight != 1.0:
+    if scores.ref_top_logp is not None:
+        per_pos = top_k_kl(scores.ref_top_logp, scores.ref_top_ids, logq)
+    else:
+        logp = F.log_softmax(scores.ref_logits.float(), dim=-1)
         per_pos = F.kl_div(logq, logp, log_target=True, reduction="none").sum(-1)
+    if head_tokens and head_weight != 1.0:
         # a row with an empty target still has one position (the first answer token)
         w = head_weights(scores.n_tokens.clamp(min=1), head_tokens, head_weight)
         return (per_pos * w).sum() / max(per_pos.shape[0], 1)
-    return F.kl_div(logq, logp, log_target=True, reduction="batchmean")
+    return per_pos.sum() / max(per_pos.shape[0], 1)
+
+
+def top_k_kl(ref_logp: torch.Tensor, ref_ids: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
+    """KL(base || edit) per position over the base's top-k tokens plus one bucket holding the
+    rest of the vocabulary: ``sum_k p (log p - log q) + p_rest (log p_rest - log q_rest)``.
+
+    This is the exact KL of the two distributions coarse-grained onto k + 1 outcomes, so it is
+    never above the full KL and equals it when the base puts all its mass on the k tokens.
+    ``ref_logp`` / ``ref_ids``: ``[n, k]``; ``logq``: the edit's ``[n, vocab]`` log-probs."""
+    logq_top = logq.gather(-1, ref_ids)
+    p_top = ref_logp.exp()
+    head = (p_top * (ref_logp - logq_top)).sum(-1)
+    log_p_rest = torch.log1p(-p_top.sum(-1).clamp(max=1 - 1e-6))
+    log_q_rest = torch.logsumexp(logq.scatter(-1, ref_ids, float("-inf")), dim=-1)
+    if ref_ids.shape[-1] >= logq.shape[-1]:  # the whole vocabulary: no rest bucket
+        return head
+    return head + log_p_rest.exp() * (log_p_rest - log_q_rest)
 
 
 def _hidden_pair(scores: SeqScores, name: str) -> tuple[torch.Tensor, torch.Tensor]:

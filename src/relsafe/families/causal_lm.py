@@ -149,6 +149,7 @@ class CausalLMFamily(Family):
             specs,
             int(params.get("batch_size", self.default_batch_size)),
             self._pad_id(self.model_and_tokenizer(base)[1]),
+            ref_top_k=block.get("ref_top_k"),
         )
 
     def trained_adapter(self, result, train_module):
