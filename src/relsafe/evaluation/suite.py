@@ -362,7 +362,12 @@ def base_answer_cache(model: Mapping, cfg: LMEvalConfig, table: pd.DataFrame | N
     (greedy, chat template, ``max_new_tokens``)."""
     if table is None or not cfg.cache_base_answers:
         return None
-    from relsafe.models.completion_cache import CompletionCache, model_fingerprint
+    from relsafe.models.completion_cache import (
+        CompletionCache,
+        greedy_chat_params,
+        model_fingerprint,
+    )
 
-    gen_params = {"max_new_tokens": cfg.max_new_tokens, "decoding": "greedy", "chat": True}
-    return CompletionCache.from_frame(table, model_fingerprint(model), gen_params)
+    return CompletionCache.from_frame(
+        table, model_fingerprint(model), greedy_chat_params(cfg.max_new_tokens)
+    )

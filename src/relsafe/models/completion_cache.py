@@ -44,6 +44,11 @@ def completion_key(model_id: str, prompt: str, gen_params: Mapping[str, Any]) ->
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def greedy_chat_params(max_new_tokens: int) -> dict[str, Any]:
+    """The decoding part of a cache key: greedy, chat-templated, ``max_new_tokens`` long."""
+    return {"max_new_tokens": int(max_new_tokens), "decoding": "greedy", "chat": True}
+
+
 def empty_cache() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=str) for c in CACHE_COLUMNS})
 

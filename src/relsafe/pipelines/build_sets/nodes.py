@@ -124,12 +124,16 @@ def complete_lm_sets(
     if family.uses_lm_sets:
         import torch
 
-        from relsafe.models.completion_cache import CompletionCache, model_fingerprint
+        from relsafe.models.completion_cache import (
+            CompletionCache,
+            greedy_chat_params,
+            model_fingerprint,
+        )
 
         device = (
             cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         )
-        gen_params = {"max_new_tokens": cfg.max_new_tokens, "decoding": "greedy", "chat": True}
+        gen_params = greedy_chat_params(cfg.max_new_tokens)
         cache = CompletionCache.from_frame(completion_cache, model_fingerprint(model), gen_params)
         loaded: dict = {}
 
