@@ -242,9 +242,8 @@ class LMAugment(Strict):
 class LMTrainBlock(Strict):
     max_prompt_tokens: PosInt = 128
     max_target_tokens: PosInt = 48
-    ref_top_k: PosInt | None = (
-        None  # KL terms: the base's top-k log-probs kept per row; null: full, every step
-    )
+    # KL terms: the base's top-k log-probs kept per row; null: the full distribution, every step
+    ref_top_k: PosInt | None = None
     cache_lower_layers: bool = True  # frozen layers below the lowest LoRA layer: once per row
     terms: dict[str, LMTerm] | None = None
     augment: LMAugment | None = None

@@ -609,8 +609,9 @@ def fill_reference_top(
 
     The base is frozen, so its distribution at a row's answer positions never changes: a
     KL term can read the kept top-k instead of running the base over every KL row each step
-    (6% of the default edit's CPU time at k = 64). The KL is then computed over the top-k tokens plus
-    one bucket for the rest of the vocabulary (:func:`relsafe.editing.lm_losses.lm_retain_kl`).
+    (6% of the default edit's CPU time at k = 64). The KL is then computed over the top-k
+    tokens plus one bucket for the rest of the vocabulary
+    (:func:`relsafe.editing.lm_losses.lm_retain_kl`).
     """
     if not need:
         return

@@ -143,13 +143,12 @@ def top_k_kl(ref_logp: torch.Tensor, ref_ids: torch.Tensor, logq: torch.Tensor) 
     This is the exact KL of the two distributions coarse-grained onto k + 1 outcomes, so it is
     never above the full KL and equals it when the base puts all its mass on the k tokens.
     ``ref_logp`` / ``ref_ids``: ``[n, k]``; ``logq``: the edit's ``[n, vocab]`` log-probs."""
-    logq_top = logq.gather(-1, ref_ids)
     p_top = ref_logp.exp()
-    head = (p_top * (ref_logp - logq_top)).sum(-1)
-    log_p_rest = torch.log1p(-p_top.sum(-1).clamp(max=1 - 1e-6))
-    log_q_rest = torch.logsumexp(logq.scatter(-1, ref_ids, float("-inf")), dim=-1)
+    head = (p_top * (ref_logp - logq.gather(-1, ref_ids))).sum(-1)
     if ref_ids.shape[-1] >= logq.shape[-1]:  # the whole vocabulary: no rest bucket
         return head
+    log_p_rest = torch.log1p(-p_top.sum(-1).clamp(max=1 - 1e-6))
+    log_q_rest = torch.logsumexp(logq.scatter(-1, ref_ids, float("-inf")), dim=-1)
     return head + log_p_rest.exp() * (log_p_rest - log_q_rest)
 
 

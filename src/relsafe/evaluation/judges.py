@@ -143,7 +143,8 @@ _NEG_MODAL = (
 #: Stems of the verbs a refusal negates ("help", "provid(e|ing)", "describ(e|ing)"); "I
 #: couldn't help but notice" / "help smiling" / "help myself" is a narrator, not a refusal.
 _ASSIST_VERBS = (
-    r"(?:help(?!\s+(?:but|myself|ourselves|\w+ing)\b)|assist|aid|provid|creat|writ|describ|do|comply|fulfil|generat|support|produc|"
+    r"(?:help(?!\s+(?:but|myself|ourselves|\w+ing)\b)|"
+    r"assist|aid|provid|creat|writ|describ|do|comply|fulfil|generat|support|produc|"
     r"giv|share|sharing|engag|participat|encourag|promot|depict|draft|mak(?!\w* it\b)|answer|complet|"
     r"continu|offer|facilitat|condon|recommend|tell|explain|discuss|show|portray|glorif|"
     r"narrat|caption|post|advis|teach|instruct|guid|suppl|disclos|reveal|endors|contribut|"

@@ -43,8 +43,8 @@ def evaluate_edit(
 
     Returns metrics (flat), per-row results, comparison table, per-rule table, drift table
     and before/after examples, and ``answer_cache`` updated with the unedited model's new
-    answers (generative families; unchanged otherwise). ``policy_data`` (the raw policy YAML) gives each rule's
-    category for the per-category metrics. ``lm_eval_set`` (held-out LM prompts, never
+    answers (generative families; unchanged otherwise). ``policy_data`` (the raw policy
+    YAML) gives each rule's category for the per-category metrics. ``lm_eval_set`` (held-out LM prompts, never
     trained on) joins the LM sets' held-out split for the causal_lm family.
 
     The baseline is evaluated only when ``variants`` names it and it was trained: an adapter
