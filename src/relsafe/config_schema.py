@@ -247,6 +247,7 @@ class LMTrainBlock(Strict):
     cache_lower_layers: bool = True  # frozen layers below the lowest LoRA layer: once per row
     terms: dict[str, LMTerm] | None = None
     augment: LMAugment | None = None
+    restyle: LMAugment | None = None  # same keys; whole prompts (relsafe.editing.lm_restyle)
 
 
 class BaselineBlock(Strict):

@@ -78,6 +78,7 @@ class CausalLMFamily(Family):
 
     def training_rows(self, forget, retain, block, seed):
         from relsafe.editing.lm_edit import augment_prompts, train_rows
+        from relsafe.editing.lm_restyle import restyle_prompts
 
         forget, retain = train_rows(forget, "lm_forget_set"), train_rows(retain, "lm_retain_set")
         if forget.empty:
@@ -85,6 +86,8 @@ class CausalLMFamily(Family):
         n_forget, n_retain = len(forget), len(retain)
         forget = augment_prompts(forget, block.get("augment"), seed, "forget", self.terms_key)
         retain = augment_prompts(retain, block.get("augment"), seed, "retain", self.terms_key)
+        forget = restyle_prompts(forget, block.get("restyle"), seed, "forget", self.terms_key)
+        retain = restyle_prompts(retain, block.get("restyle"), seed, "retain", self.terms_key)
         return (
             forget,
             retain,
