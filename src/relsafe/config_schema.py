@@ -245,6 +245,7 @@ class LMTrainBlock(Strict):
     # KL terms: the base's top-k log-probs kept per row; null: the full distribution, every step
     ref_top_k: PosInt | None = None
     cache_lower_layers: bool = True  # frozen layers below the lowest LoRA layer: once per row
+    share_prefix: bool = True  # the upper pass runs the chat template's shared prefix once
     terms: dict[str, LMTerm] | None = None
     augment: LMAugment | None = None
     restyle: LMAugment | None = None  # same keys; whole prompts (relsafe.editing.lm_restyle)

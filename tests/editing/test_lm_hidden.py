@@ -109,6 +109,39 @@ def test_cached_lower_layers_train_like_the_full_forward(tiny_llama_dir, caplog)
     pd.testing.assert_frame_equal(cached, again)
 
 
+def test_shared_prefix_pass_trains_like_every_row_running_it(tiny_llama_dir, caplog):
+    def params(share):
+        p = _params(cache=True, steps=5, lr=5e-2)
+        p["causal_lm"]["share_prefix"] = share
+        return p
+
+    with caplog.at_level(logging.INFO, logger="relsafe.editing.lm_edit"):
+        bundle, shared = _train(tiny_llama_dir, params(True))
+    _, tok = _load(tiny_llama_dir)
+    n = len(template_prefix(tok))
+    assert n > 0 and f"the shared {n}-token prefix runs once per pass" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="relsafe.editing.lm_edit"):
+        _, each = _train(tiny_llama_dir, params(False))
+    assert "prefix runs once" not in caplog.text
+    # the same losses at every step: the same forward, and the same gradients through it
+    pd.testing.assert_frame_equal(shared, each, rtol=1e-4, atol=1e-5)
+
+
+def test_a_prefix_pass_that_does_not_match_is_switched_off(tiny_llama_dir, monkeypatch, caplog):
+    import relsafe.editing.lm_hidden as lm_hidden
+
+    def broken(self, h, mask):  # drops the prefix's effect on the rest of the row
+        return self.decoder(inputs_embeds=h * 1.5, attention_mask=mask).last_hidden_state
+
+    monkeypatch.setattr(lm_hidden.HiddenPlan, "_prefix_shared", broken)
+    with caplog.at_level(logging.INFO, logger="relsafe.editing.lm_edit"):
+        _, history = _train(tiny_llama_dir, _params(cache=True))
+    assert "does not reproduce this model's forward" in caplog.text
+    assert "layers 0..0 are frozen" in caplog.text and "prefix runs once" not in caplog.text
+    assert history.loc[0, "retain"] == pytest.approx(0.0, abs=1e-6)
+
+
 def test_reroute_and_retain_hidden_start_at_the_base_and_move(tiny_llama_dir):
     bundle, history = _train(tiny_llama_dir, _params(reroute=True, steps=4, lr=5e-2))
     # step 1: LoRA B = 0, the edited hidden states are the base's: cos 1, distance 0

@@ -549,6 +549,20 @@ def prepare_hidden(
     after checking on two rows that the upper-stack pass reproduces the full forward."""
     ref_layers = {s.name: s.layers for s in specs if s.loss in NEEDS_HIDDEN and s.layers}
     plan = make_plan(_peft(model), ref_layers, bool(block.get("cache_lower_layers", True)))
+    if plan is not None and plan.caches_lower and block.get("share_prefix", True):
+        plan.prefix = shared_prefix(pools, plan)
+    if (
+        plan is not None
+        and plan.prefix
+        and _decoder_and_head(model) is not None
+        and not _upper_pass_matches(model, pools, plan, pad_id)
+    ):
+        logger.warning(
+            "LM edit: running the shared %d-token prefix once does not reproduce this "
+            "model's forward; every row runs it",
+            plan.prefix,
+        )
+        plan.prefix = 0
     if (
         plan is not None
         and plan.caches_lower
@@ -561,17 +575,28 @@ def prepare_hidden(
             "the frozen lower layers run every step",
             plan.start,
         )
-        plan.start = 0
+        plan.start, plan.prefix = 0, 0
         plan.rows.clear()
         plan = plan if plan.ref_layers else None
     for pool in pools.values():
         pool.plan = plan
     if plan is not None and plan.caches_lower:
         logger.info(
-            "LM edit: layers 0..%d are frozen; their outputs are computed once per row",
+            "LM edit: layers 0..%d are frozen; their outputs are computed once per row%s",
             plan.start - 1,
+            f"; the shared {plan.prefix}-token prefix runs once per pass" if plan.prefix else "",
         )
     return plan
+
+
+def shared_prefix(pools: dict[str, _LMPool], plan: HiddenPlan) -> int:
+    """Tokens every row of every pool starts with (the chat template's system turn and user
+    header), or 0: off when a row lacks it or a representation loss reads hidden states
+    (its hooks see one pass per layer)."""
+    skips = [k for pool in pools.values() for k in pool.skip]
+    if plan.ref_layers or not skips or min(skips) != max(skips):
+        return 0
+    return skips[0]
 
 
 @torch.no_grad()
