@@ -128,11 +128,19 @@ def test_shared_prefix_pass_trains_like_every_row_running_it(tiny_llama_dir, cap
     pd.testing.assert_frame_equal(shared, each, rtol=1e-4, atol=1e-5)
 
 
-def test_a_prefix_pass_that_does_not_match_is_switched_off(tiny_llama_dir, monkeypatch, caplog):
-    import relsafe.editing.lm_hidden as lm_hidden
+def _wrong_prefix_pass(self, h, mask):  # not the model's forward
+    return self.decoder(inputs_embeds=h * 1.5, attention_mask=mask).last_hidden_state
 
-    def broken(self, h, mask):  # drops the prefix's effect on the rest of the row
-        return self.decoder(inputs_embeds=h * 1.5, attention_mask=mask).last_hidden_state
+
+def _failing_prefix_pass(self, h, mask):  # a decoder that takes no cache this way
+    raise TypeError("forward() got an unexpected keyword argument 'cache'")
+
+
+@pytest.mark.parametrize("broken", [_wrong_prefix_pass, _failing_prefix_pass])
+def test_a_prefix_pass_that_does_not_match_is_switched_off(
+    tiny_llama_dir, monkeypatch, caplog, broken
+):
+    import relsafe.editing.lm_hidden as lm_hidden
 
     monkeypatch.setattr(lm_hidden.HiddenPlan, "_prefix_shared", broken)
     with caplog.at_level(logging.INFO, logger="relsafe.editing.lm_edit"):

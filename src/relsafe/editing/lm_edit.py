@@ -551,12 +551,7 @@ def prepare_hidden(
     plan = make_plan(_peft(model), ref_layers, bool(block.get("cache_lower_layers", True)))
     if plan is not None and plan.caches_lower and block.get("share_prefix", True):
         plan.prefix = shared_prefix(pools, plan)
-    if (
-        plan is not None
-        and plan.prefix
-        and _decoder_and_head(model) is not None
-        and not _upper_pass_matches(model, pools, plan, pad_id)
-    ):
+    if plan is not None and plan.prefix and not _prefix_pass_matches(model, pools, plan, pad_id):
         logger.warning(
             "LM edit: running the shared %d-token prefix once does not reproduce this "
             "model's forward; every row runs it",
@@ -597,6 +592,21 @@ def shared_prefix(pools: dict[str, _LMPool], plan: HiddenPlan) -> int:
     if plan.ref_layers or not skips or min(skips) != max(skips):
         return 0
     return skips[0]
+
+
+def _prefix_pass_matches(
+    model: torch.nn.Module, pools: dict[str, _LMPool], plan: HiddenPlan, pad_id: int
+) -> bool:
+    """The start-up check of the shared-prefix pass; a decoder that rejects a key / value
+    cache over a subset of its layers fails it rather than the edit."""
+    if _decoder_and_head(model) is None:  # no upper pass at all: the lower-cache check decides
+        return True
+    try:
+        return _upper_pass_matches(model, pools, plan, pad_id)
+    except (TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
+        logger.info("LM edit: shared-prefix pass failed its check: %s", err)
+        plan.rows.clear()
+        return False
 
 
 @torch.no_grad()

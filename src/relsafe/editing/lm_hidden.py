@@ -29,6 +29,7 @@ step is the same computation with less work (``train_edit.causal_lm.share_prefix
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -197,25 +198,31 @@ class HiddenPlan:
                 return self._prefix_shared(h, attention_mask)
 
     def _prefix_shared(self, h: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """The upper pass with the shared prefix run once (rows 0's prefix stands for all)."""
+        """The upper pass with the shared prefix run once (row 0's prefix stands for all)."""
         from transformers import DynamicCache
 
         n, width, p = h.shape[0], h.shape[1], self.prefix
         cache = DynamicCache()
+        # transformers 5 names the argument `cache`, 4.x `past_key_values`
+        name = (
+            "cache"
+            if "cache" in inspect.signature(self.decoder.forward).parameters
+            else ("past_key_values")
+        )
         head = self.decoder(
             inputs_embeds=h[:1, :p],
             attention_mask=attention_mask[:1, :p],
-            cache=cache,
             use_cache=True,
+            **{name: cache},
         )
         cache.batch_repeat_interleave(n)
         positions = torch.arange(p, width, device=h.device).unsqueeze(0)
         rest = self.decoder(
             inputs_embeds=h[:, p:],
             attention_mask=attention_mask,
-            cache=cache,
             use_cache=True,
             position_ids=positions,
+            **{name: cache},
         ).last_hidden_state
         return torch.cat([head.last_hidden_state.expand(n, -1, -1), rest], dim=1)
 
