@@ -549,7 +549,8 @@ def prepare_hidden(
     after checking on two rows that the upper-stack pass reproduces the full forward."""
     ref_layers = {s.name: s.layers for s in specs if s.loss in NEEDS_HIDDEN and s.layers}
     plan = make_plan(_peft(model), ref_layers, bool(block.get("cache_lower_layers", True)))
-    if plan is not None and plan.caches_lower and block.get("share_prefix", True):
+    restartable = _decoder_and_head(model) is not None
+    if plan is not None and plan.caches_lower and restartable and block.get("share_prefix", True):
         plan.prefix = shared_prefix(pools, plan)
     if plan is not None and plan.prefix and not _prefix_pass_matches(model, pools, plan, pad_id):
         logger.warning(
@@ -558,12 +559,12 @@ def prepare_hidden(
             plan.prefix,
         )
         plan.prefix = 0
+    # a shared-prefix pass that matched has checked the lower cache too: no second check
     if (
         plan is not None
         and plan.caches_lower
-        and (
-            _decoder_and_head(model) is None or not _upper_pass_matches(model, pools, plan, pad_id)
-        )
+        and not plan.prefix
+        and (not restartable or not _upper_pass_matches(model, pools, plan, pad_id))
     ):
         logger.warning(
             "LM edit: this model's decoder cannot restart at layer %d from cached states; "
@@ -599,8 +600,6 @@ def _prefix_pass_matches(
 ) -> bool:
     """The start-up check of the shared-prefix pass; a decoder that rejects a key / value
     cache over a subset of its layers fails it rather than the edit."""
-    if _decoder_and_head(model) is None:  # no upper pass at all: the lower-cache check decides
-        return True
     try:
         return _upper_pass_matches(model, pools, plan, pad_id)
     except (TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:

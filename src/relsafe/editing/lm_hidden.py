@@ -29,6 +29,7 @@ step is the same computation with less work (``train_edit.causal_lm.share_prefix
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import logging
 from collections.abc import Iterator, Sequence
@@ -188,13 +189,12 @@ class HiddenPlan:
         for i, low in enumerate(lowers):
             h[i, : low.shape[0]] = low
         h = h.to(attention_mask.device)
-        upper = list(self.layers)[self.start :]
         with only_layers(self.decoder, self.layers, self.start, len(self.layers)):
             if not 0 < self.prefix < min(low.shape[0] for low in lowers):
                 return self.decoder(
                     inputs_embeds=h, attention_mask=attention_mask, use_cache=False
                 ).last_hidden_state
-            with cache_indices_from_zero(upper):
+            with cache_indices_from_zero(list(self.layers)[self.start :]):
                 return self._prefix_shared(h, attention_mask)
 
     def _prefix_shared(self, h: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -203,12 +203,7 @@ class HiddenPlan:
 
         n, width, p = h.shape[0], h.shape[1], self.prefix
         cache = DynamicCache()
-        # transformers 5 names the argument `cache`, 4.x `past_key_values`
-        name = (
-            "cache"
-            if "cache" in inspect.signature(self.decoder.forward).parameters
-            else ("past_key_values")
-        )
+        name = cache_argument(type(self.decoder))
         head = self.decoder(
             inputs_embeds=h[:1, :p],
             attention_mask=attention_mask[:1, :p],
@@ -225,6 +220,14 @@ class HiddenPlan:
             **{name: cache},
         ).last_hidden_state
         return torch.cat([head.last_hidden_state.expand(n, -1, -1), rest], dim=1)
+
+
+@functools.cache
+def cache_argument(decoder_class: type) -> str:
+    """The decoder's key / value cache argument: ``cache`` in transformers 5,
+    ``past_key_values`` in 4.x (looked up once per class, not every pass)."""
+    params = inspect.signature(decoder_class.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
 
 
 @contextlib.contextmanager
