@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -35,6 +34,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from relsafe.editing.adapter_io import AdapterBundle
 from relsafe.editing.lm_hidden import HiddenPlan, capture, make_plan
 from relsafe.editing.lm_losses import SeqScores
+from relsafe.editing.lm_restyle import copy_block, copy_rng, rephrased
 from relsafe.editing.losses import get_loss
 from relsafe.editing.terms import options_of, parse_term_block, pick_rows
 from relsafe.editing.trainer import MetricCallback, StepCallback, StepContext
@@ -181,13 +181,7 @@ def augment_prompts(
     an empty completion (KL on the first answer token). The templates are the edit's own, so
     the held-out phrasings of the evaluation stay unseen.
     """
-    block = dict(block or {})
-    unknown = sorted(set(block) - {"templates", "copies", "sources"})
-    if unknown:
-        raise ValueError(
-            f"train_edit.{terms_key}.augment: unknown key(s) {unknown}; expected templates, copies, sources"
-        )
-    templates, copies = list(block.get("templates") or []), int(block.get("copies", 0))
+    templates, copies, block = copy_block(block, f"train_edit.{terms_key}.augment")
     bad = [t for t in templates if "{t}" not in t]
     if bad:
         raise ValueError(
@@ -201,17 +195,14 @@ def augment_prompts(
     ]
     if base.empty:
         return frame
-    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    rng = copy_rng(seed, name)
     extra = []
     for _ in range(copies):
         picks = rng.integers(0, len(templates), size=len(base))
         prompts = [
             templates[j].format(t=str(t).strip().rstrip(".")) for j, t in zip(picks, base["text"])
         ]
-        part = base.assign(prompt=prompts, augmented=True)
-        if "completion" in part.columns:
-            part = part.assign(completion="")
-        extra.append(part)
+        extra.append(rephrased(base, prompts))
     return pd.concat([frame, *extra], ignore_index=True)
 
 

@@ -27,7 +27,27 @@ import numpy as np
 import pandas as pd
 
 _HOW = re.compile(r"\bhow to\s+(.+?)[\s.?!]*$", re.IGNORECASE)
-_KEYS = {"templates", "copies", "sources"}
+COPY_KEYS = ("templates", "copies", "sources")  # keys of ``augment`` and ``restyle``
+
+
+def copy_block(block: Mapping[str, Any] | None, where: str) -> tuple[list[str], int, dict]:
+    """(templates, copies, block) of an ``augment`` / ``restyle`` block; unknown keys fail."""
+    block = dict(block or {})
+    unknown = sorted(set(block) - set(COPY_KEYS))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; expected {', '.join(COPY_KEYS)}")
+    return list(block.get("templates") or []), int(block.get("copies", 0)), block
+
+
+def copy_rng(seed: int, name: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(name.encode())])
+
+
+def rephrased(rows: pd.DataFrame, prompts: list[str]) -> pd.DataFrame:
+    """``rows`` asking ``prompts`` instead, marked ``augmented``. A retain row's completion
+    is emptied: it answered the old prompt (the KL then reads the first answer token)."""
+    part = rows.assign(prompt=prompts, augmented=True)
+    return part.assign(completion="") if "completion" in part.columns else part
 
 
 def how_clause(prompt: str) -> str | None:
@@ -45,11 +65,7 @@ def restyle_prompts(
 ) -> pd.DataFrame:
     """``frame`` plus ``copies`` restyled copies of its rows whose source is in ``sources``."""
     where = f"train_edit.{terms_key}.restyle"
-    block = dict(block or {})
-    unknown = sorted(set(block) - _KEYS)
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; expected {sorted(_KEYS)}")
-    templates, copies = list(block.get("templates") or []), int(block.get("copies", 0))
+    templates, copies, block = copy_block(block, where)
     bad = [t for t in templates if not re.search(r"\{(p|p_lc|how)\}", t)]
     if bad:
         raise ValueError(f"{where}.templates: {bad} use none of {{p}}, {{p_lc}}, {{how}}")
@@ -67,7 +83,7 @@ def restyle_prompts(
     base = frame[frame["source"].isin(sources)] if "source" in frame.columns else frame.iloc[:0]
     if base.empty:
         return frame
-    rng = np.random.default_rng([seed, zlib.crc32(f"restyle:{name}".encode())])
+    rng = copy_rng(seed, f"restyle:{name}")
     extra = []
     for _ in range(copies):
         keep, prompts = [], []
@@ -79,8 +95,5 @@ def restyle_prompts(
                 template = pool[int(rng.integers(len(pool)))]
                 keep.append(i)
                 prompts.append(template.format(p=p, p_lc=p[:1].lower() + p[1:], how=how or ""))
-        part = base.iloc[keep].assign(prompt=prompts, augmented=True)
-        if "completion" in part.columns:
-            part = part.assign(completion="")
-        extra.append(part)
+        extra.append(rephrased(base.iloc[keep], prompts))
     return pd.concat([frame, *extra], ignore_index=True)
